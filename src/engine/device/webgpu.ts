@@ -1,0 +1,208 @@
+/**
+ * WebGPU device: takes any GPUDevice (Dawn in Node, navigator.gpu in a browser) and never imports
+ * Dawn itself; engine/platform/* obtains the device.
+ *
+ * Launches are recorded into one command encoder and one compute pass, and submitted on every read,
+ * every `flushEvery` dispatches, or when the uniform arena is full.
+ */
+import type { HostArray, KernelSpec } from '../../kernels/kernel-spec.js';
+import { BufferPool } from './buffer-pool.js';
+import { type Device, type DeviceStats, type Storage, roundAllocSize, validateLaunch } from './device.js';
+import { PipelineCache } from './pipeline-cache.js';
+import { UniformArena } from './uniform-arena.js';
+
+interface GpuStorage extends Storage {
+  buffer: GPUBuffer | null;
+}
+
+export interface WebGpuDeviceOptions {
+  /** Submit after this many recorded dispatches (tfjs uses 15, ORT 16, ggml 64). */
+  flushEvery?: number;
+  /** Upper bound for buffers the pool keeps. */
+  maxPooledBytes?: number;
+}
+
+let nextId = 1;
+
+export class WebGpuDevice implements Device {
+  readonly kind = 'webgpu' as const;
+  readonly maxBindingBytes: number;
+  private readonly pool: BufferPool;
+  private readonly pipelines: PipelineCache;
+  private readonly arena: UniformArena;
+  private readonly flushEvery: number;
+  private readonly maxWorkgroupsPerDim: number;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private recorded = 0;
+  private live = 0;
+  private liveBytes = 0;
+  private dispatches = 0;
+  private submits = 0;
+
+  constructor(
+    readonly gpu: GPUDevice,
+    readonly description: string,
+    options: WebGpuDeviceOptions = {},
+  ) {
+    this.flushEvery = options.flushEvery ?? 64;
+    this.maxBindingBytes = gpu.limits.maxStorageBufferBindingSize;
+    this.maxWorkgroupsPerDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+    this.pool = new BufferPool(gpu, options.maxPooledBytes);
+    this.pipelines = new PipelineCache(gpu);
+    const align = gpu.limits.minUniformBufferOffsetAlignment;
+    this.arena = new UniformArena(gpu, align * this.flushEvery * 2, align);
+  }
+
+  alloc(byteSize: number, label = 'tensor'): Storage {
+    const size = roundAllocSize(byteSize);
+    if (size > this.maxBindingBytes) {
+      throw new Error(
+        `webgpu: a ${byteSize}-byte tensor (${label}) exceeds this adapter's storage binding limit of ` +
+          `${this.maxBindingBytes} bytes; split the work into smaller batches`,
+      );
+    }
+    const buffer = this.pool.acquire(size, label);
+    this.live++;
+    this.liveBytes += size;
+    const s: GpuStorage = { byteSize: size, refs: 1, id: nextId++, buffer };
+    return s;
+  }
+
+  release(storage: Storage): void {
+    const s = storage as GpuStorage;
+    if (s.buffer === null) throw new Error(`webgpu: storage #${s.id} released twice`);
+    this.pool.release(s.buffer);
+    s.buffer = null;
+    this.live--;
+    this.liveBytes -= s.byteSize;
+  }
+
+  write(storage: Storage, data: HostArray): void {
+    if (data.byteLength === 0) return;
+    this.gpu.queue.writeBuffer(this.bufferOf(storage), 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  async read(storage: Storage, byteSize: number): Promise<ArrayBuffer> {
+    const size = roundAllocSize(byteSize);
+    const staging = this.gpu.createBuffer({
+      label: 'readback',
+      size,
+      usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */,
+    });
+    this.endPass();
+    this.ensureEncoder().copyBufferToBuffer(this.bufferOf(storage), 0, staging, 0, size);
+    this.flush();
+    await staging.mapAsync(0x1 /* GPUMapMode.READ */);
+    const out = staging.getMappedRange().slice(0, byteSize);
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  run<P>(spec: KernelSpec<P>, params: P, storages: Storage[]): void {
+    validateLaunch(spec, params, storages);
+    const { pipeline, layout, hasUniforms } = this.pipelines.get(spec, params);
+    const words = spec.uniforms(params);
+    if (hasUniforms && !this.arena.fits(words)) this.flush();
+    const entries: GPUBindGroupEntry[] = storages.map((s, i) => ({
+      binding: i,
+      resource: { buffer: this.bufferOf(s), size: s.byteSize },
+    }));
+    if (hasUniforms) {
+      const slot = this.arena.push(words);
+      entries.push({
+        binding: storages.length,
+        resource: { buffer: this.arena.buffer, offset: slot.offset, size: slot.size },
+      });
+    }
+    const key = spec.key(params);
+    const bindGroup = this.gpu.createBindGroup({ label: key, layout, entries });
+    const pass = this.ensurePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    const [x, y, z] = this.fold(spec.dispatch(params), key);
+    if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+    this.dispatches++;
+    if (++this.recorded >= this.flushEvery) this.flush();
+  }
+
+  flush(): void {
+    this.endPass();
+    if (!this.encoder) return;
+    this.arena.upload(this.gpu.queue);
+    this.gpu.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.recorded = 0;
+    this.submits++;
+    this.pool.onSubmit();
+  }
+
+  async sync(): Promise<void> {
+    this.flush();
+    await this.gpu.queue.onSubmittedWorkDone();
+  }
+
+  stats(): DeviceStats {
+    const pool = this.pool.stats();
+    return {
+      liveBuffers: this.live,
+      liveBytes: this.liveBytes,
+      pooledBuffers: pool.pooledBuffers,
+      pooledBytes: pool.pooledBytes,
+      created: pool.created,
+      pipelines: this.pipelines.size,
+      dispatches: this.dispatches,
+      submits: this.submits,
+    };
+  }
+
+  /** Keys of every pipeline compiled so far (tests bound how many one model pass builds). */
+  pipelineKeys(): string[] {
+    return this.pipelines.keys();
+  }
+
+  destroy(): void {
+    this.flush();
+    this.pool.trim();
+    this.gpu.destroy();
+  }
+
+  /** 1-D launches above the per-dimension limit are folded into 2-D; kernels guard the overrun. */
+  private fold(dispatch: number | [number, number, number], key: string): [number, number, number] {
+    const max = this.maxWorkgroupsPerDim;
+    if (typeof dispatch !== 'number') {
+      if (dispatch.some((d) => d > max)) {
+        throw new Error(`${key}: dispatch [${dispatch.join(', ')}] exceeds ${max} workgroups per dimension`);
+      }
+      return dispatch;
+    }
+    if (dispatch <= max) return [dispatch, 1, 1];
+    const y = Math.ceil(dispatch / max);
+    if (y > max) throw new Error(`${key}: ${dispatch} workgroups exceed ${max}x${max}`);
+    return [Math.ceil(dispatch / y), y, 1];
+  }
+
+  private ensureEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.gpu.createCommandEncoder({ label: 'webvlsm-batch' });
+    return this.encoder;
+  }
+
+  private ensurePass(): GPUComputePassEncoder {
+    this.pass ??= this.ensureEncoder().beginComputePass({ label: 'webvlsm-pass' });
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  private bufferOf(storage: Storage): GPUBuffer {
+    const buffer = (storage as GpuStorage).buffer;
+    if (buffer === null) throw new Error(`webgpu: storage #${storage.id} used after release`);
+    return buffer;
+  }
+}
