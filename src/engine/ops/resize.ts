@@ -1,0 +1,2 @@
+/** Placeholder: filled in by the op-group owner. */
+export {};
