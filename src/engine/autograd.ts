@@ -90,6 +90,14 @@ export class Node implements GraphNode {
     const fn = this.backwardFn;
     // Temporaries of the backward die with this scope; the returned gradients survive it.
     const grads = scope(() => fn(dOut, this.saved, needs));
+    // Check every shape before delivering anything, so that a faulty backward leaks nothing.
+    grads.forEach((g, i) => {
+      const want = this.inputShapes[i]!;
+      if (g && this.parents[i] && !sameShape(g.shape, want)) {
+        for (const t of grads) if (t && t !== dOut && !this.saved.includes(t)) t.dispose();
+        throw new Error(`${this.op} backward: gradient ${formatShape(g.shape)} for input ${i} of shape ${formatShape(want)}`);
+      }
+    });
     const delivered = new Set<Tensor>();
     grads.forEach((returned, i) => {
       if (!returned) return;
@@ -99,15 +107,8 @@ export class Node implements GraphNode {
       const g = shared ? returned.detach() : returned;
       delivered.add(returned);
       const parent = this.parents[i] ?? null;
-      if (parent === null) {
-        g.dispose();
-        return;
-      }
-      const want = this.inputShapes[i]!;
-      if (!sameShape(g.shape, want)) {
-        throw new Error(`${this.op} backward: gradient ${formatShape(g.shape)} for input ${i} of shape ${formatShape(want)}`);
-      }
-      deliver(parent, g);
+      if (parent === null) g.dispose();
+      else deliver(parent, g);
     });
   }
 }
@@ -169,22 +170,29 @@ export function backward(root: Tensor, dOut?: Tensor): void {
     }
     const order = topologicalOrder(rootNode);
     const grads = new Map<Node, Tensor>([[rootNode, seed]]);
-    for (const node of order) {
-      const g = grads.get(node);
-      if (!g) continue;
-      grads.delete(node);
-      node.propagate(g, (parent, grad) => {
-        keep(grad);
-        if (parent === null) return;
-        if ('node' in parent) grads.set(parent.node, accumulate(grads.get(parent.node) ?? null, grad));
-        else if (parent.leaf.disposed) grad.dispose();
-        else parent.leaf.grad = accumulate(parent.leaf.grad, grad);
-      });
-      g.dispose();
+    try {
+      for (const node of order) {
+        const g = grads.get(node);
+        if (!g) continue;
+        grads.delete(node);
+        try {
+          node.propagate(g, (parent, grad) => {
+            keep(grad);
+            if (parent === null) return;
+            if ('node' in parent) grads.set(parent.node, accumulate(grads.get(parent.node) ?? null, grad));
+            else if (parent.leaf.disposed) grad.dispose();
+            else parent.leaf.grad = accumulate(parent.leaf.grad, grad);
+          });
+        } finally {
+          g.dispose();
+        }
+      }
+    } finally {
+      // Gradients still pending (all of them when a backward threw) are dropped, and so is the
+      // tape: every node below root frees its saved tensors now.
+      for (const g of grads.values()) g.dispose();
+      for (const node of order) node.free();
     }
-    for (const g of grads.values()) g.dispose();
-    // Drop the tape: every node below root frees its saved tensors now.
-    for (const node of order) node.free();
   });
 }
 

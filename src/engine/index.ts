@@ -16,3 +16,13 @@ export { CpuDevice } from './device/cpu.js';
 export { WebGpuDevice } from './device/webgpu.js';
 export * as shape from './shape.js';
 export * from './ops/index.js';
+export {
+  Module,
+  ModuleList,
+  asParameter,
+  type Parameter,
+  type StateValue,
+  type StateDictInput,
+  type LoadStateDictOptions,
+  type LoadStateDictResult,
+} from './module.js';

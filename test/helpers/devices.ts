@@ -10,7 +10,11 @@ let warned = false;
 
 export async function webgpuDevice(): Promise<WebGpuDevice | null> {
   gpu ??= requestNodeDevice().then(({ device, reason }) => {
-    if (device) return device;
+    if (device) {
+      // Printed once per test file, so the log shows which adapter the WebGPU tests ran on.
+      console.log(`WebGPU tests run on: ${device.description}`);
+      return device;
+    }
     if (process.env.CI === 'true') {
       throw new Error(`CI=true but no WebGPU adapter is available: ${reason}. ${INSTALL_DRIVER_HINT}`);
     }

@@ -129,7 +129,11 @@ export class WebGpuDevice implements Device {
 
   flush(): void {
     this.endPass();
-    if (!this.encoder) return;
+    if (!this.encoder) {
+      // Nothing recorded since the last submit: no unsubmitted work can read the pending buffers.
+      this.pool.onSubmit();
+      return;
+    }
     this.arena.upload(this.gpu.queue);
     this.gpu.queue.submit([this.encoder.finish()]);
     this.encoder = null;

@@ -1,2 +1,162 @@
-/** Placeholder: filled in by the op-group owner. */
-export {};
+/**
+ * Convolutions (NCHW, zero padding, groups, PyTorch cross-correlation): conv2d and
+ * convTranspose2d, forward and backward side by side.
+ *
+ * Both are the conv2d kernel family's relation between an input side A, an output side B and a
+ * weight W [bC, aC/groups, kH, kW] (see kernels/conv2d/conv2d.ts), gathered towards one tensor:
+ *   conv2d:          A = x, B = out.  forward = 'forward', dX = 'transposed', dW = 'weight'(x, dOut).
+ *   convTranspose2d: A = out, B = x.  forward = 'transposed', dX = 'forward', dW = 'weight'(dOut, x).
+ * dB is the sum of dOut over N, H, W (the reduce kernel).
+ */
+import { type Conv2dParams, type Conv2dVariant, conv2dKernel } from '../../kernels/conv2d/conv2d.js';
+import { record } from '../autograd.js';
+import { formatShape } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { sum } from './reduce.js';
+import { deviceOf, expectDtype, expectRank, launch, output } from './run.js';
+
+/** A size given once for both spatial dims, or as [h, w]. */
+export type Pair = number | [number, number];
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+  groups?: number;
+}
+
+export interface ConvTranspose2dOptions extends Conv2dOptions {
+  /** Extra rows/columns added to one side of the output; must be < stride or < dilation. */
+  outputPadding?: Pair;
+}
+
+/** Geometry shared by the forward launch and the backward closures (no Tensor captured). */
+type Geometry = Omit<Conv2dParams, 'variant' | 'bias'>;
+
+function pair(op: string, name: string, value: Pair | undefined, fallback: number, min: number): [number, number] {
+  const v: [number, number] = value === undefined ? [fallback, fallback] : typeof value === 'number' ? [value, value] : value;
+  if (v.length !== 2 || !v.every((d) => Number.isInteger(d) && d >= min)) {
+    throw new Error(`${op}: ${name} ${JSON.stringify(value)} must be an integer >= ${min} or a pair of them`);
+  }
+  return [v[0], v[1]];
+}
+
+function checkGroups(op: string, groups: number | undefined): number {
+  const g = groups ?? 1;
+  if (!Number.isInteger(g) || g < 1) throw new Error(`${op}: groups ${g} must be a positive integer`);
+  return g;
+}
+
+function checkInputs(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | undefined): void {
+  deviceOf(op, bias ? [x, weight, bias] : [x, weight]);
+  expectRank(op, x, 4);
+  expectRank(op, weight, 4, 'weight');
+  expectDtype(op, x, 'f32');
+  expectDtype(op, weight, 'f32', 'weight');
+  if (bias) expectDtype(op, bias, 'f32', 'bias');
+}
+
+function checkBias(op: string, bias: Tensor | null | undefined, channels: number): void {
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== channels)) {
+    throw new Error(`${op}: bias ${formatShape(bias.shape)} must have shape [${channels}]`);
+  }
+}
+
+/** Runs one conv2d-family gather (no autograd) into a new tensor of `shape`. */
+function convRaw(variant: Conv2dVariant, geom: Geometry, inputs: Tensor[], shape: readonly number[]): Tensor {
+  const out = output(`conv2d:${variant}`, inputs[0]!, shape);
+  const bias = inputs.length === 3;
+  launch(conv2dKernel, { ...geom, variant, bias }, [...inputs, out], out);
+  return out;
+}
+
+/**
+ * 2-D convolution: x [N, Cin, H, W], weight [Cout, Cin/groups, kH, kW], bias [Cout] -> out
+ * [N, Cout, Ho, Wo] with Ho = floor((H + 2*pad - dilation*(kH-1) - 1) / stride) + 1.
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2dOptions = {}): Tensor {
+  const op = 'conv2d';
+  checkInputs(op, x, weight, bias);
+  const [n, cIn, h, w] = x.shape as [number, number, number, number];
+  const [cOut, cInPerGroup, kH, kW] = weight.shape as [number, number, number, number];
+  const groups = checkGroups(op, o.groups);
+  if (cInPerGroup * groups !== cIn || cOut % groups !== 0) {
+    throw new Error(
+      `${op}: input ${formatShape(x.shape)} and weight ${formatShape(weight.shape)} do not fit groups=${groups} ` +
+        `(need Cin = weight[1] * groups and Cout divisible by groups)`,
+    );
+  }
+  checkBias(op, bias, cOut);
+  const stride = pair(op, 'stride', o.stride, 1, 1);
+  const padding = pair(op, 'padding', o.padding, 0, 0);
+  const dilation = pair(op, 'dilation', o.dilation, 1, 1);
+  const hOut = Math.floor((h + 2 * padding[0] - dilation[0] * (kH - 1) - 1) / stride[0]) + 1;
+  const wOut = Math.floor((w + 2 * padding[1] - dilation[1] * (kW - 1) - 1) / stride[1]) + 1;
+  if (hOut < 1 || wOut < 1) {
+    throw new Error(`${op}: input ${formatShape(x.shape)} is too small for kernel [${kH}, ${kW}] (output ${hOut}x${wOut})`);
+  }
+  const geom: Geometry = {
+    batch: n, groups, a: [cIn, h, w], b: [cOut, hOut, wOut],
+    kernel: [kH, kW], stride, padding, dilation,
+  };
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  const out = convRaw('forward', geom, inputs, [n, cOut, hOut, wOut]);
+  const xShape = x.shape;
+  const wShape = weight.shape;
+  return record(op, out, inputs, [x, weight], (dOut, [sx, sw], needs) => [
+    needs[0] ? convRaw('transposed', geom, [dOut, sw!], xShape) : null,
+    needs[1] ? convRaw('weight', geom, [sx!, dOut], wShape) : null,
+    needs[2] ? sum(dOut, [0, 2, 3]) : null,
+  ]);
+}
+
+/**
+ * Transposed 2-D convolution (the gradient of conv2d w.r.t. its input): x [N, Cin, H, W],
+ * weight [Cin, Cout/groups, kH, kW], bias [Cout] -> out [N, Cout, Ho, Wo] with
+ * Ho = (H-1)*stride - 2*pad + dilation*(kH-1) + outputPadding + 1.
+ */
+export function convTranspose2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: ConvTranspose2dOptions = {}): Tensor {
+  const op = 'convTranspose2d';
+  checkInputs(op, x, weight, bias);
+  const [n, cIn, h, w] = x.shape as [number, number, number, number];
+  const [wIn, cOutPerGroup, kH, kW] = weight.shape as [number, number, number, number];
+  const groups = checkGroups(op, o.groups);
+  if (wIn !== cIn || cIn % groups !== 0) {
+    throw new Error(
+      `${op}: input ${formatShape(x.shape)} and weight ${formatShape(weight.shape)} do not fit groups=${groups} ` +
+        `(need weight[0] = Cin, divisible by groups)`,
+    );
+  }
+  const cOut = cOutPerGroup * groups;
+  checkBias(op, bias, cOut);
+  const stride = pair(op, 'stride', o.stride, 1, 1);
+  const padding = pair(op, 'padding', o.padding, 0, 0);
+  const dilation = pair(op, 'dilation', o.dilation, 1, 1);
+  const outputPadding = pair(op, 'outputPadding', o.outputPadding, 0, 0);
+  for (const d of [0, 1]) {
+    if (outputPadding[d]! >= stride[d]! && outputPadding[d]! >= dilation[d]!) {
+      throw new Error(
+        `${op}: outputPadding [${outputPadding.join(', ')}] must be smaller than stride [${stride.join(', ')}] ` +
+          `or dilation [${dilation.join(', ')}]`,
+      );
+    }
+  }
+  const hOut = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kH - 1) + outputPadding[0] + 1;
+  const wOut = (w - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kW - 1) + outputPadding[1] + 1;
+  if (hOut < 1 || wOut < 1) {
+    throw new Error(`${op}: input ${formatShape(x.shape)} with kernel [${kH}, ${kW}] gives an empty output ${hOut}x${wOut}`);
+  }
+  const geom: Geometry = {
+    batch: n, groups, a: [cOut, hOut, wOut], b: [cIn, h, w],
+    kernel: [kH, kW], stride, padding, dilation,
+  };
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  const out = convRaw('transposed', geom, inputs, [n, cOut, hOut, wOut]);
+  const xShape = x.shape;
+  const wShape = weight.shape;
+  return record(op, out, inputs, [x, weight], (dOut, [sx, sw], needs) => [
+    needs[0] ? convRaw('forward', geom, [dOut, sw!], xShape) : null,
+    needs[1] ? convRaw('weight', geom, [dOut, sx!], wShape) : null,
+    needs[2] ? sum(dOut, [0, 2, 3]) : null,
+  ]);
+}

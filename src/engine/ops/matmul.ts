@@ -1,2 +1,223 @@
-/** Placeholder: filled in by the op-group owner. */
-export {};
+/**
+ * Matrix products: matmul (torch.matmul semantics, with in-place transposes) and linear.
+ *
+ * Both run the one matmul kernel family (kernels/matmul). Forward and backward share a `Plan`: the
+ * kernel geometry (M, N, K, output batch dims and each operand's batch strides) of the forward
+ * product. Backward is two more products of the same family with the transposes in the key:
+ *   C = op(A)·op(B):  dA = dC·op(B)ᵀ (or op(B)·dCᵀ when A is read transposed),
+ *                     dB = op(A)ᵀ·dC (or dCᵀ·op(A) when B is read transposed),
+ * each summed over the batch dims its operand was broadcast along (sumToShape).
+ *
+ * When B is a plain matrix (rank 2) and A is not read transposed, A's leading dims are folded into
+ * M ([B, T, K]·[K, N] is one [B*T, K]·[K, N] product), so dB needs no batch reduction afterwards.
+ */
+import { type MatmulParams, matmulKernel } from '../../kernels/matmul/matmul.js';
+import { record } from '../autograd.js';
+import { scope } from '../scope.js';
+import { broadcastShapes, broadcastStrides, formatShape, numel } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { reshape } from './movement.js';
+import { sumToShape } from './reduce.js';
+import { deviceOf, expectDtype, launch, output } from './run.js';
+
+export interface MatmulOptions {
+  /** Read `a` transposed over its last two dims (no copy). */
+  transA?: boolean;
+  /** Read `b` transposed over its last two dims (no copy). */
+  transB?: boolean;
+  /** Scales the product: alpha * a·b (attention folds 1/sqrt(D) in here). Default 1. */
+  alpha?: number;
+}
+
+/** Geometry of one product C = op(A)·op(B) in kernel terms. */
+interface Plan {
+  transA: boolean;
+  transB: boolean;
+  M: number;
+  N: number;
+  K: number;
+  batchShape: number[];
+  aBatchStrides: number[];
+  bBatchStrides: number[];
+  outShape: number[];
+}
+
+/** One operand of a product: a tensor, how it is read, and its batch strides over the output batch. */
+interface Operand {
+  t: Tensor;
+  trans: boolean;
+  batchStrides: readonly number[];
+}
+
+/** Launches one product with explicit geometry and allocates `outShape` for it (no autograd). */
+function product(
+  a: Operand,
+  b: Operand,
+  geo: { M: number; N: number; K: number; batchShape: readonly number[] },
+  outShape: readonly number[],
+  alpha: number,
+  bias: Tensor | null = null,
+): Tensor {
+  const out = output('matmul', a.t, outShape);
+  const params: MatmulParams = {
+    transA: a.trans,
+    transB: b.trans,
+    bias: bias !== null,
+    M: geo.M,
+    N: geo.N,
+    K: geo.K,
+    batchShape: geo.batchShape,
+    aBatchStrides: a.batchStrides,
+    bBatchStrides: b.batchStrides,
+    alpha,
+  };
+  launch(matmulKernel, params, bias ? [a.t, b.t, bias, out] : [a.t, b.t, out], out);
+  return out;
+}
+
+function describe(aShape: readonly number[], bShape: readonly number[], transA: boolean, transB: boolean): string {
+  return `${formatShape(aShape)}${transA ? 'ᵀ' : ''} x ${formatShape(bShape)}${transB ? 'ᵀ' : ''}`;
+}
+
+/**
+ * Plans op(a)·op(b) for rank >= 2 operands (or a rank-1 `a` against a matrix `b`, which the
+ * folded form handles: [K]·[K, N] -> [N]).
+ */
+function plan(op: string, aShape: readonly number[], bShape: readonly number[], transA: boolean, transB: boolean): Plan {
+  const ra = aShape.length;
+  const rb = bShape.length;
+  const [K, M] = transA ? [aShape[ra - 2]!, aShape[ra - 1]!] : [aShape[ra - 1]!, ra >= 2 ? aShape[ra - 2]! : 1];
+  const [N, Kb] = transB ? [bShape[rb - 2]!, bShape[rb - 1]!] : [bShape[rb - 1]!, bShape[rb - 2]!];
+  if (K !== Kb) {
+    throw new Error(`${op}: ${describe(aShape, bShape, transA, transB)}: inner dimensions ${K} and ${Kb} differ`);
+  }
+  if (rb === 2 && !transA) {
+    // Fold A's leading dims into M: one 2-D product, output [...a.shape[:-1], N].
+    return {
+      transA, transB, M: numel(aShape.slice(0, -1)), N, K,
+      batchShape: [], aBatchStrides: [], bBatchStrides: [],
+      outShape: [...aShape.slice(0, -1), N],
+    };
+  }
+  const aBatch = aShape.slice(0, -2);
+  const bBatch = bShape.slice(0, -2);
+  const batchShape = broadcastShapes(op, aBatch, bBatch);
+  return {
+    transA, transB, M, N, K, batchShape,
+    aBatchStrides: broadcastStrides(aBatch, batchShape).map((s) => s * M * K),
+    bBatchStrides: broadcastStrides(bBatch, batchShape).map((s) => s * K * N),
+    outShape: [...batchShape, M, N],
+  };
+}
+
+/** Gradients of C = alpha * op(A)·op(B) (+ bias) for A and B, per the plan. */
+function productBackward(p: Plan, dC: Tensor, a: Tensor, b: Tensor, alpha: number, needs: [boolean, boolean]): [Tensor | null, Tensor | null] {
+  const { M, N, K, batchShape } = p;
+  const A: Operand = { t: a, trans: p.transA, batchStrides: p.aBatchStrides };
+  const B: Operand = { t: b, trans: p.transB, batchStrides: p.bBatchStrides };
+  // dC is contiguous over the output batch dims.
+  const dCStrides = broadcastStrides(batchShape, batchShape).map((s) => s * M * N);
+  const dCn: Operand = { t: dC, trans: false, batchStrides: dCStrides };
+  const dCt: Operand = { ...dCn, trans: true };
+  const flip = (o: Operand): Operand => ({ ...o, trans: !o.trans });
+  const folded = batchShape.length === 0;
+  let dA: Tensor | null = null;
+  let dB: Tensor | null = null;
+  if (needs[0]) {
+    dA = p.transA
+      ? product(B, dCt, { M: K, N: M, K: N, batchShape }, [...batchShape, K, M], alpha) // op(B)·dCᵀ
+      : product(dCn, flip(B), { M, N: K, K: N, batchShape }, folded ? a.shape : [...batchShape, M, K], alpha); // dC·op(B)ᵀ
+    dA = sumToShape(dA, a.shape);
+  }
+  if (needs[1]) {
+    dB = p.transB
+      ? product(dCt, A, { M: N, N: K, K: M, batchShape }, [...batchShape, N, K], alpha) // dCᵀ·op(A)
+      : product(flip(A), dCn, { M: K, N, K: M, batchShape }, [...batchShape, K, N], alpha); // op(A)ᵀ·dC
+    dB = sumToShape(dB, b.shape);
+  }
+  return [dA, dB];
+}
+
+function checkOperands(op: string, a: Tensor, b: Tensor): void {
+  deviceOf(op, [a, b]);
+  expectDtype(op, a, 'f32', 'a');
+  expectDtype(op, b, 'f32', 'b');
+}
+
+/** op(a)·op(b) for rank >= 2 operands, recorded. */
+function matmulNd(a: Tensor, b: Tensor, transA: boolean, transB: boolean, alpha: number): Tensor {
+  const p = plan('matmul', a.shape, b.shape, transA, transB);
+  const out = product(
+    { t: a, trans: transA, batchStrides: p.aBatchStrides },
+    { t: b, trans: transB, batchStrides: p.bBatchStrides },
+    p, p.outShape, alpha,
+  );
+  return record('matmul', out, [a, b], [a, b], (dOut, [sa, sb], needs) =>
+    productBackward(p, dOut, sa!, sb!, alpha, [needs[0]!, needs[1]!]),
+  );
+}
+
+/**
+ * torch.matmul: batch dims broadcast ([4, 2, 5, 19]·[4, 1, 19, 7] -> [4, 2, 5, 7],
+ * [2, 3, 9, 20]·[20, 6] -> [2, 3, 9, 6]). `transA`/`transB` read an operand transposed over its
+ * last two dims without copying it. Rank-1 operands follow torch: a [K] acts as [1, K] and b [K]
+ * as [K, 1], and that dim is dropped from the result (two vectors give a 0-d dot product); a
+ * rank-1 operand cannot be read transposed.
+ */
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  const transA = options.transA ?? false;
+  const transB = options.transB ?? false;
+  const alpha = options.alpha ?? 1;
+  checkOperands('matmul', a, b);
+  if (a.rank === 0 || b.rank === 0) {
+    throw new Error(`matmul: operands must have rank >= 1, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
+  }
+  if ((transA && a.rank === 1) || (transB && b.rank === 1)) {
+    throw new Error(`matmul: a rank-1 operand cannot be transposed (${describe(a.shape, b.shape, transA, transB)})`);
+  }
+  if (b.rank >= 2 && (a.rank >= 2 || b.rank === 2)) return matmulNd(a, b, transA, transB, alpha);
+  // Vector cases through recorded reshapes (views: no copies).
+  return scope(() => {
+    const a2 = a.rank === 1 ? reshape(a, [1, a.shape[0]!]) : a;
+    const b2 = b.rank === 1 ? reshape(b, [b.shape[0]!, 1]) : b;
+    const out = matmulNd(a2, b2, transA, transB, alpha);
+    const shape = [...out.shape];
+    if (b.rank === 1) shape.pop();
+    if (a.rank === 1) shape.splice(shape.length - (b.rank === 1 ? 1 : 2), 1);
+    return reshape(out, shape);
+  });
+}
+
+/**
+ * torch.nn.functional.linear: y = x·Wᵀ + bias for x [..., in], weight [out, in], bias [out].
+ * One fused kernel launch (bias added in the product's epilogue); x's leading dims are folded.
+ */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  const op = 'linear';
+  checkOperands(op, x, weight);
+  if (weight.rank !== 2) throw new Error(`linear: weight ${formatShape(weight.shape)} must have rank 2 ([out, in])`);
+  if (x.rank === 0) throw new Error(`linear: input ${formatShape(x.shape)} must have rank >= 1`);
+  const [outFeatures, inFeatures] = weight.shape as [number, number];
+  if (x.shape[x.rank - 1] !== inFeatures) {
+    throw new Error(`linear: input ${formatShape(x.shape)} has ${x.shape[x.rank - 1]} features, weight ${formatShape(weight.shape)} expects ${inFeatures}`);
+  }
+  const b = bias ?? null;
+  if (b) {
+    deviceOf(op, [x, b]);
+    expectDtype(op, b, 'f32', 'bias');
+    if (b.rank !== 1 || b.shape[0] !== outFeatures) {
+      throw new Error(`linear: bias ${formatShape(b.shape)} must be [${outFeatures}] for weight ${formatShape(weight.shape)}`);
+    }
+  }
+  const p = plan(op, x.shape, weight.shape, false, true);
+  const out = product(
+    { t: x, trans: false, batchStrides: [] },
+    { t: weight, trans: true, batchStrides: [] },
+    p, p.outShape, 1, b,
+  );
+  const inputs = b ? [x, weight, b] : [x, weight];
+  return record(op, out, inputs, [x, weight], (dOut, [sx, sw], needs) => {
+    const [dX, dW] = productBackward(p, dOut, sx!, sw!, 1, [needs[0]!, needs[1]!]);
+    return b ? [dX, dW, needs[2] ? sumToShape(dOut, [outFeatures]) : null] : [dX, dW];
+  });
+}

@@ -1,0 +1,113 @@
+/**
+ * npm run golden -- <folder> [--device cpu|webgpu|all] [--filter <substring>]
+ *
+ * Runs every golden op case found under <folder> (recursively: `<case>.json` next to its
+ * .safetensors) on the WebGPU device and on the CPU device, printing one line per case and device
+ * (case, device, max abs err, max rel err, PASS/FAIL, with the reasons under a failure) and a final
+ * line `N passed, N failed`. Exits 1 on any failure, on a missing or empty folder, and on an
+ * unknown op. Without a WebGPU adapter it runs on the CPU only, loudly; with CI=true that is an error.
+ */
+import { CpuDevice, type Device } from '../engine/index.js';
+import { discoverCases } from '../golden/manifest.js';
+import { type CaseResult, failureLines, runCase } from '../golden/runner.js';
+import { isCi, webgpuOrNull } from './gpu.js';
+
+const USAGE = 'usage: npm run golden -- <folder> [--device cpu|webgpu|all] [--filter <substring>]';
+
+interface Args {
+  folder: string;
+  device: 'cpu' | 'webgpu' | 'all';
+  filter: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  let folder: string | undefined;
+  let device: Args['device'] = 'all';
+  let filter = '';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else if (a.startsWith('--device')) {
+      const v = value();
+      if (v !== 'cpu' && v !== 'webgpu' && v !== 'all') throw new Error(`--device must be cpu, webgpu or all\n${USAGE}`);
+      device = v;
+    } else if (a.startsWith('--filter')) {
+      filter = value();
+    } else if (a.startsWith('-')) {
+      throw new Error(`unknown option ${a}\n${USAGE}`);
+    } else if (folder === undefined) {
+      folder = a;
+    } else {
+      throw new Error(`only one folder may be given\n${USAGE}`);
+    }
+  }
+  if (folder === undefined) throw new Error(`no folder given\n${USAGE}`);
+  return { folder, device, filter };
+}
+
+async function devicesFor(which: Args['device']): Promise<Device[]> {
+  const devices: Device[] = [];
+  if (which !== 'cpu') {
+    const gpu = await webgpuOrNull('The golden check');
+    if (gpu) {
+      console.log(`webgpu adapter: ${gpu.description}`);
+      devices.push(gpu);
+    } else if (which === 'webgpu') {
+      throw new Error('--device webgpu was asked for, but there is no WebGPU adapter');
+    }
+  }
+  if (which !== 'webgpu') devices.push(new CpuDevice());
+  return devices;
+}
+
+function formatResult(r: CaseResult, width: number): string {
+  const ran = r.comparisons.length > 0;
+  const err = (v: number) => (!ran ? '-' : Number.isFinite(v) ? v.toExponential(2) : String(v)).padStart(9);
+  const status = r.ok ? 'PASS' : 'FAIL';
+  return `${r.case.padEnd(width)}  ${r.device.padEnd(6)}  max abs ${err(r.maxAbs)}  max rel ${err(r.maxRel)}  ${status}  (${r.ms.toFixed(0)} ms)`;
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const { cases: all, skipped } = await discoverCases(args.folder);
+  for (const s of skipped) console.log(`skipping ${s.path}: ${s.reason}`);
+  const cases = all.filter((c) => c.name.includes(args.filter));
+  if (cases.length === 0) {
+    const what = args.filter ? ` matching '${args.filter}'` : '';
+    throw new Error(`golden: no case manifests${what} found under '${args.folder}'`);
+  }
+  const devices = await devicesFor(args.device);
+  const width = Math.max(...cases.map((c) => c.name.length));
+  let passed = 0;
+  let failed = 0;
+  for (const c of cases) {
+    for (const device of devices) {
+      const r = await runCase(c, device);
+      console.log(formatResult(r, width));
+      for (const line of failureLines(r)) console.log(`    ${line}`);
+      if (r.ok) passed++;
+      else failed++;
+    }
+  }
+  if (devices.length === 1 && args.device === 'all' && !isCi()) {
+    console.log('NOTE: WebGPU was not available; only the CPU device was checked (see the notice above).');
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(message.startsWith('golden') ? message : `golden: ${message}`);
+    process.exit(1);
+  },
+);

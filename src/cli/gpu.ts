@@ -1,0 +1,34 @@
+/**
+ * How the command-line tools obtain the WebGPU device: Dawn through engine/platform/node.
+ * Without an adapter they fall back to the CPU device with a loud notice, except with CI=true,
+ * where a missing adapter is an error (CI must exercise the GPU path).
+ */
+import { CpuDevice, type Device, type WebGpuDevice } from '../engine/index.js';
+import { INSTALL_DRIVER_HINT, requestNodeDevice } from '../engine/platform/node.js';
+
+export function isCi(): boolean {
+  return process.env.CI === 'true';
+}
+
+export function loudNotice(lines: string[]): void {
+  const bar = '*'.repeat(78);
+  console.error(`\n${bar}\n${lines.map((l) => `*** ${l}`).join('\n')}\n${bar}\n`);
+}
+
+/** The WebGPU device, or null (with the notice printed) when there is none and CI is not set. */
+export async function webgpuOrNull(purpose: string): Promise<WebGpuDevice | null> {
+  const { device, reason } = await requestNodeDevice();
+  if (device) return device;
+  if (isCi()) throw new Error(`CI=true but no WebGPU adapter is available: ${reason}. To fix: ${INSTALL_DRIVER_HINT}`);
+  loudNotice([
+    `NO WEBGPU ADAPTER: ${reason}.`,
+    `${purpose} runs on the CPU reference device only.`,
+    `To run on WebGPU, ${INSTALL_DRIVER_HINT}.`,
+  ]);
+  return null;
+}
+
+/** The WebGPU device when available, else the CPU device (with the notice). */
+export async function pickDevice(purpose: string): Promise<Device> {
+  return (await webgpuOrNull(purpose)) ?? new CpuDevice();
+}

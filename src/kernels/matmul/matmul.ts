@@ -1,0 +1,172 @@
+/**
+ * Matmul kernel family: out = alpha * op(A) · op(B) (+ bias), batched with broadcast batch dims.
+ *
+ * op(X) is X or its transpose over the last two dims, read in place (no copy):
+ *   A(m, k) = a[aOff + m * K + k]       (transA false: A stored [.., M, K])
+ *           = a[aOff + k * M + m]       (transA true:  A stored [.., K, M])
+ *   B(k, n) = b[bOff + k * N + n]       (transB false: B stored [.., K, N])
+ *           = b[bOff + n * K + k]       (transB true:  B stored [.., N, K])
+ * out is contiguous [batch.., M, N]. For output batch index t (row-major over batchShape) the
+ * operand offsets are aOff = sum_d coord_d * aBatchStrides_d (stride 0 = broadcast dim), same for b.
+ * bias (variant `bias`) is one f32 per column n, added after the alpha scaling.
+ *
+ * Bindings: a read f32, b read f32, (bias read f32), out read_write f32. Uniform `Params`:
+ *   M, N, K, batchRank, tilesM, tilesN, nWorkgroups: u32, alpha: f32,
+ *   batchShape, aBatchStrides, bBatchStrides: array<vec4<u32>, 2> (batch rank <= MAX_RANK = 8).
+ * Geometry: each thread computes a 4x4 block of outputs (TILE_M x TILE_N) from registers only;
+ * a workgroup of 8x8 threads covers a 32x32 output tile. No workgroup memory: on lavapipe, shared
+ * tiles with barriers cost about 2x. Rows/cols past the edge load a clamped (valid) address and
+ * are simply not written, so the inner loop has no branches.
+ * Dispatch: batchCount * tilesM * tilesN workgroups, 1-D (the device folds counts over 65535 into
+ * 2-D; the kernel decodes (batch, tileM, tileN) from the linear workgroup index).
+ * Limits: element offsets are u32 (tensors below 2^32 elements). K = 0 writes bias (or zeros).
+ * Key: `matmul:f32:<nn|nt|tn|tt>:<bias|plain>:t4x4:wg8x8`.
+ */
+import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
+import { MAX_RANK, f32, linearIndexFn, rankWords, storageDecls, u32, uniformDecl } from '../wgsl.js';
+import { matmulReference } from './matmul.ref.js';
+
+export interface MatmulParams {
+  transA: boolean;
+  transB: boolean;
+  /** Adds bias[n] to every row (binding after b). */
+  bias: boolean;
+  M: number;
+  N: number;
+  K: number;
+  /** Output batch dims (empty for a plain 2-D product). */
+  batchShape: readonly number[];
+  /** Element strides of A's / B's matrices per output batch dim; 0 where that operand broadcasts. */
+  aBatchStrides: readonly number[];
+  bBatchStrides: readonly number[];
+  /** Scale applied to the product (not to the bias); default 1. */
+  alpha?: number;
+}
+
+export const TILE_M = 4;
+export const TILE_N = 4;
+const WG_X = 8; // threads along N
+const WG_Y = 8; // threads along M
+const BLOCK_M = TILE_M * WG_Y;
+const BLOCK_N = TILE_N * WG_X;
+
+export function matmulBatchCount(p: MatmulParams): number {
+  let n = 1;
+  for (const d of p.batchShape) n *= d;
+  return n;
+}
+
+function tiles(p: MatmulParams): { tilesM: number; tilesN: number; total: number } {
+  const tilesM = ceilDiv(p.M, BLOCK_M);
+  const tilesN = ceilDiv(p.N, BLOCK_N);
+  return { tilesM, tilesN, total: matmulBatchCount(p) * tilesM * tilesN };
+}
+
+const transTag = (p: MatmulParams): string => `${p.transA ? 't' : 'n'}${p.transB ? 't' : 'n'}`;
+
+export const matmulKernel: KernelSpec<MatmulParams> = {
+  name: 'matmul',
+  key: (p) => `matmul:f32:${transTag(p)}:${p.bias ? 'bias' : 'plain'}:t${TILE_M}x${TILE_N}:wg${WG_X}x${WG_Y}`,
+  bindings: (p) => [
+    { name: 'a', access: 'read', type: 'f32' },
+    { name: 'b', access: 'read', type: 'f32' },
+    ...(p.bias ? [{ name: 'bias', access: 'read' as const, type: 'f32' as const }] : []),
+    { name: 'out', access: 'read_write', type: 'f32' },
+  ],
+  uniforms: (p) => {
+    const t = tiles(p);
+    return [
+      u32(p.M), u32(p.N), u32(p.K), u32(p.batchShape.length),
+      u32(t.tilesM), u32(t.tilesN), u32(t.total), f32(p.alpha ?? 1),
+      ...rankWords(p.batchShape), ...rankWords(p.aBatchStrides), ...rankWords(p.bBatchStrides),
+    ];
+  },
+  workgroupSize: () => WG_X * WG_Y,
+  dispatch: (p) => tiles(p).total,
+  source: (p) => {
+    const bindings = matmulKernel.bindings(p);
+    // Per-k address steps and the 4 row / column base addresses, for each transpose variant.
+    const aRows = p.transA ? 'aOff + rows' : 'aOff + rows * u.K';
+    const aStep = p.transA ? 'u.M' : '1u';
+    const bCols = p.transB ? 'bOff + cols * u.K' : 'bOff + cols';
+    const bStep = p.transB ? '1u' : 'u.N';
+    const biasTerm = p.bias ? ' + bias[col]' : '';
+    return /* wgsl */ `
+struct Params {
+  M: u32, N: u32, K: u32, batchRank: u32,
+  tilesM: u32, tilesN: u32, nWorkgroups: u32, alpha: f32,
+  batchShape: array<vec4<u32>, ${MAX_RANK / 4}>,
+  aBatchStrides: array<vec4<u32>, ${MAX_RANK / 4}>,
+  bBatchStrides: array<vec4<u32>, ${MAX_RANK / 4}>,
+}
+${storageDecls(bindings)}
+${uniformDecl(bindings.length)}
+${linearIndexFn}
+
+fn storeRow(base: u32, row: u32, col0: u32, v: vec4<f32>) {
+  if (row >= u.M) { return; }
+  for (var j = 0u; j < ${TILE_N}u; j++) {
+    let col = col0 + j;
+    if (col < u.N) {
+      out[base + row * u.N + col] = u.alpha * v[j]${biasTerm};
+    }
+  }
+}
+
+@compute @workgroup_size(${WG_X * WG_Y})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  // No barriers in this kernel, so threads may leave early.
+  let w = linearWorkgroupIndex(wid, nwg);
+  if (w >= u.nWorkgroups) { return; }
+  let tilesPerBatch = u.tilesM * u.tilesN;
+  let batch = w / tilesPerBatch;
+  let t = w % tilesPerBatch;
+  let row0 = (t / u.tilesN) * ${BLOCK_M}u + (lid / ${WG_X}u) * ${TILE_M}u;
+  let col0 = (t % u.tilesN) * ${BLOCK_N}u + (lid % ${WG_X}u) * ${TILE_N}u;
+  if (row0 >= u.M || col0 >= u.N) { return; }
+
+  var aOff = 0u;
+  var bOff = 0u;
+  var rem = batch;
+  for (var d = i32(u.batchRank) - 1; d >= 0; d--) {
+    let du = u32(d);
+    let extent = u.batchShape[du / 4u][du % 4u];
+    let coord = rem % extent;
+    rem = rem / extent;
+    aOff += coord * u.aBatchStrides[du / 4u][du % 4u];
+    bOff += coord * u.bBatchStrides[du / 4u][du % 4u];
+  }
+
+  // Edge rows/cols read a clamped, valid address; their results are never stored.
+  let rows = min(vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(u.M - 1u));
+  let cols = min(vec4<u32>(col0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(u.N - 1u));
+  var ai = ${aRows};
+  var bi = ${bCols};
+  let aStep = ${aStep};
+  let bStep = ${bStep};
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  for (var k = 0u; k < u.K; k++) {
+    let av = vec4<f32>(a[ai.x], a[ai.y], a[ai.z], a[ai.w]);
+    let bv = vec4<f32>(b[bi.x], b[bi.y], b[bi.z], b[bi.w]);
+    acc0 += av.x * bv;
+    acc1 += av.y * bv;
+    acc2 += av.z * bv;
+    acc3 += av.w * bv;
+    ai += vec4<u32>(aStep);
+    bi += vec4<u32>(bStep);
+  }
+
+  let base = batch * u.M * u.N;
+  storeRow(base, row0, col0, acc0);
+  storeRow(base, row0 + 1u, col0, acc1);
+  storeRow(base, row0 + 2u, col0, acc2);
+  storeRow(base, row0 + 3u, col0, acc3);
+}
+`;
+  },
+  reference: matmulReference,
+};

@@ -1,0 +1,32 @@
+/** torch.nn.Linear: y = x·Wᵀ + b with weight [out, in] and bias [out]. */
+import { Module, type Tensor, linear } from '../../engine/index.js';
+import { type InitOptions, uniformTensor } from './init.js';
+
+export interface LinearOptions extends InitOptions {
+  bias?: boolean;
+}
+
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: LinearOptions = {},
+  ) {
+    super();
+    if (!Number.isInteger(inFeatures) || !Number.isInteger(outFeatures) || inFeatures < 0 || outFeatures < 0) {
+      throw new Error(`Linear: features (${inFeatures}, ${outFeatures}) must be non-negative integers`);
+    }
+    // torch: kaiming_uniform(a=sqrt(5)) for the weight and U(±1/sqrt(in)) for the bias, both
+    // bounded by 1/sqrt(fan_in).
+    const bound = inFeatures > 0 ? 1 / Math.sqrt(inFeatures) : 0;
+    this.weight = this.registerParameter('weight', uniformTensor([outFeatures, inFeatures], bound, options));
+    this.bias = options.bias === false ? null : this.registerParameter('bias', uniformTensor([outFeatures], bound, options));
+  }
+
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+}
