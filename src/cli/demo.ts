@@ -27,6 +27,7 @@ import {
   softDiceLoss,
   sum,
 } from '../engine/index.js';
+import { createRng } from '../models/nn/init.js';
 import { pickDevice } from './gpu.js';
 
 const SIZE = 16;
@@ -34,18 +35,6 @@ const TRAIN = 16;
 const TEST = 8;
 const STEPS = 60;
 const HYPER = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-4 };
-
-/** Deterministic PRNG (mulberry32), so every run sees the same data and initial weights. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
@@ -130,7 +119,7 @@ async function main(): Promise<number> {
   setDefaultDevice(device);
   console.log(`device: ${device.kind} (${device.description})`);
 
-  const rand = rng(1234);
+  const rand = createRng(1234);
   const train = makeData(TRAIN, rand);
   const test = makeData(TEST, rand);
   const shape = (n: number) => [n, 1, SIZE, SIZE];

@@ -4,23 +4,7 @@ import { dropoutKeeps, dropoutThreshold } from '../../src/kernels/dropout/dropou
 import { expectClose } from '../helpers/allclose.js';
 import { cpuDevice, testDevices } from '../helpers/devices.js';
 import { gradcheck, randomNormal } from '../helpers/gradcheck.js';
-
-/** Runs f (forward + backward) and checks that only the leaf gradients outlive it. */
-async function expectNoLeak(device: E.Device, leaves: E.Tensor[], f: () => E.Tensor): Promise<void> {
-  const before = device.stats().liveBuffers;
-  E.scope(() => {
-    f(); // forward only: output and intermediates die with the scope, the tape too
-  });
-  const loss = E.scope(() => E.sum(f()));
-  E.backward(loss);
-  loss.dispose();
-  for (const leaf of leaves) {
-    leaf.grad?.dispose();
-    leaf.grad = null;
-  }
-  await device.sync();
-  expect(device.stats().liveBuffers).toBe(before);
-}
+import { expectNoLeak } from '../helpers/leak.js';
 
 describe.each(await testDevices())('dropout on %s', (_name, device) => {
   const t = (data: ArrayLike<number>, shape: number[], requiresGrad = false, on: E.Device = device) =>

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as E from '../../src/engine/index.js';
 import { expectClose } from '../helpers/allclose.js';
 import { testDevices } from '../helpers/devices.js';
+import { expectNoLeak } from '../helpers/leak.js';
 import { gradcheck, randomNormal } from '../helpers/gradcheck.js';
 
 /** Independent float64 layer norm over the last dim. */
@@ -28,22 +29,6 @@ function batchNormRef(x: ArrayLike<number>, shape: number[], mean: number[], var
 
 const positive = (n: number, seed: number) => randomNormal(n, seed).map((v) => Math.abs(v) + 0.5);
 
-/** Runs f (forward + backward) and checks that only the leaf gradients outlive it. */
-async function expectNoLeak(device: E.Device, leaves: E.Tensor[], f: () => E.Tensor): Promise<void> {
-  const before = device.stats().liveBuffers;
-  E.scope(() => {
-    f(); // forward only: output and intermediates die with the scope, the tape too
-  });
-  const loss = E.scope(() => E.sum(f()));
-  E.backward(loss);
-  loss.dispose();
-  for (const leaf of leaves) {
-    leaf.grad?.dispose();
-    leaf.grad = null;
-  }
-  await device.sync();
-  expect(device.stats().liveBuffers).toBe(before);
-}
 
 describe.each(await testDevices())('layerNorm on %s', (_name, device) => {
   const t = (data: ArrayLike<number>, shape: number[], requiresGrad = false) => E.Tensor.fromArray(data, shape, { device, requiresGrad });
