@@ -1,29 +1,35 @@
 /**
- * npm run golden -- <folder> [--device cpu|webgpu|all] [--filter <substring>]
+ * npm run golden -- <folder> [--device cpu|webgpu|all] [--filter <substring>] [--verbose]
  *
  * Runs every golden op case found under <folder> (recursively: `<case>.json` next to its
- * .safetensors) on the WebGPU device and on the CPU device, printing one line per case and device
+ * .safetensors) and every model case (a folder with config.json, weights.safetensors,
+ * tensors.safetensors and manifest.json; golden/model-cases.ts) on the WebGPU device and on the
+ * CPU device, printing one line per case and device
  * (case, device, max abs err, max rel err, PASS/FAIL, with the reasons under a failure) and a final
  * line `N passed, N failed`. Exits 1 on any failure, on a missing or empty folder, and on an
  * unknown op. Without a WebGPU adapter it runs on the CPU only, loudly; with CI=true that is an error.
  */
 import { CpuDevice, type Device } from '../engine/index.js';
 import { discoverCases } from '../golden/manifest.js';
+import { belongsToModelCase, discoverModelCases, runModelCase } from '../golden/model-cases.js';
 import { type CaseResult, failureLines, runCase } from '../golden/runner.js';
 import { isCi, webgpuOrNull } from './gpu.js';
 
-const USAGE = 'usage: npm run golden -- <folder> [--device cpu|webgpu|all] [--filter <substring>]';
+const USAGE = 'usage: npm run golden -- <folder> [--device cpu|webgpu|all] [--filter <substring>] [--verbose]';
 
 interface Args {
   folder: string;
   device: 'cpu' | 'webgpu' | 'all';
   filter: string;
+  /** Print every compared tensor of model cases. */
+  verbose: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
   let folder: string | undefined;
   let device: Args['device'] = 'all';
   let filter = '';
+  let verbose = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -40,6 +46,8 @@ function parseArgs(argv: string[]): Args {
       device = v;
     } else if (a.startsWith('--filter')) {
       filter = value();
+    } else if (a === '--verbose' || a === '-v') {
+      verbose = true;
     } else if (a.startsWith('-')) {
       throw new Error(`unknown option ${a}\n${USAGE}`);
     } else if (folder === undefined) {
@@ -49,7 +57,7 @@ function parseArgs(argv: string[]): Args {
     }
   }
   if (folder === undefined) throw new Error(`no folder given\n${USAGE}`);
-  return { folder, device, filter };
+  return { folder, device, filter, verbose };
 }
 
 async function devicesFor(which: Args['device']): Promise<Device[]> {
@@ -74,17 +82,24 @@ function formatResult(r: CaseResult, width: number): string {
   return `${r.case.padEnd(width)}  ${r.device.padEnd(6)}  max abs ${err(r.maxAbs)}  max rel ${err(r.maxRel)}  ${status}  (${r.ms.toFixed(0)} ms)`;
 }
 
+function formatComparison(x: CaseResult['comparisons'][number]): string {
+  const worst = Number.isFinite(x.worst) ? x.worst.toFixed(3) : String(x.worst);
+  return `${x.ok ? 'ok  ' : 'FAIL'} ${x.name}  max abs ${x.maxAbs.toExponential(2)}  max rel ${x.maxRel.toExponential(2)}  ${worst}x tol`;
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const { cases: all, skipped } = await discoverCases(args.folder);
-  for (const s of skipped) console.log(`skipping ${s.path}: ${s.reason}`);
+  const allModels = await discoverModelCases(args.folder);
+  for (const s of skipped) if (!belongsToModelCase(s.path, allModels)) console.log(`skipping ${s.path}: ${s.reason}`);
   const cases = all.filter((c) => c.name.includes(args.filter));
-  if (cases.length === 0) {
+  const models = allModels.filter((c) => c.name.includes(args.filter));
+  if (cases.length === 0 && models.length === 0) {
     const what = args.filter ? ` matching '${args.filter}'` : '';
     throw new Error(`golden: no case manifests${what} found under '${args.folder}'`);
   }
   const devices = await devicesFor(args.device);
-  const width = Math.max(...cases.map((c) => c.name.length));
+  const width = Math.max(...cases.map((c) => c.name.length), ...models.map((c) => c.name.length));
   let passed = 0;
   let failed = 0;
   for (const c of cases) {
@@ -92,6 +107,16 @@ async function main(): Promise<number> {
       const r = await runCase(c, device);
       console.log(formatResult(r, width));
       for (const line of failureLines(r)) console.log(`    ${line}`);
+      if (r.ok) passed++;
+      else failed++;
+    }
+  }
+  for (const c of models) {
+    for (const device of devices) {
+      const r = await runModelCase(c, device);
+      console.log(formatResult(r, width));
+      for (const line of failureLines(r)) console.log(`    ${line}`);
+      if (args.verbose) for (const x of r.comparisons) console.log(`    ${formatComparison(x)}`);
       if (r.ok) passed++;
       else failed++;
     }

@@ -27,13 +27,34 @@ export interface InitOptions {
   device?: Device;
   /** Source of uniform [0, 1) numbers; the module-wide seeded generator when absent. */
   rng?: () => number;
+  /**
+   * Allocate the parameters without computing initial values (their contents are undefined until
+   * a state dict is loaded): cheap construction of big models whose weights come from a file.
+   */
+  empty?: boolean;
 }
 
 /** A tensor of U(-bound, bound) values: torch's default for Linear/Conv weights and biases. */
 export function uniformTensor(shape: readonly number[], bound: number, options: InitOptions = {}): Tensor {
+  if (options.empty) return Tensor.empty(shape, 'f32', options.device ?? getDefaultDevice());
   const rng = options.rng ?? defaultRng;
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = (rng() * 2 - 1) * bound;
+  return Tensor.fromArray(data, shape, { device: options.device ?? getDefaultDevice() });
+}
+
+/** A tensor of N(0, std²) values (Box-Muller on the generator): torch's nn.init.normal_. */
+export function normalTensor(shape: readonly number[], std: number, options: InitOptions = {}): Tensor {
+  if (options.empty) return Tensor.empty(shape, 'f32', options.device ?? getDefaultDevice());
+  const rng = options.rng ?? defaultRng;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - rng()));
+    const theta = 2 * Math.PI * rng();
+    data[i] = r * Math.cos(theta) * std;
+    if (i + 1 < n) data[i + 1] = r * Math.sin(theta) * std;
+  }
   return Tensor.fromArray(data, shape, { device: options.device ?? getDefaultDevice() });
 }
