@@ -108,26 +108,27 @@ describe.each(await testDevices())('matmul on %s', (_name, device) => {
     await check([3, 20, 9], [2, 1, 6, 20], true, true);
   });
 
-  it('kernel: every variant (transposes x bias) with broadcast batch strides and alpha', async () => {
-    const [M, N, K] = [6, 9, 5];
-    for (const transA of [false, true]) {
-      for (const transB of [false, true]) {
-        for (const bias of [false, true]) {
-          const aShape = transA ? [2, 1, K, M] : [2, 1, M, K];
-          const bShape = transB ? [3, N, K] : [3, K, N];
-          const a = randomNormal(size(aShape), 1);
-          const b = randomNormal(size(bShape), 2);
-          const c = randomNormal(N, 3);
-          const want = naiveMatmul(a, aShape, b, bShape, transA, transB).data.map((v, i) => 1.5 * v + (bias ? c[i % N]! : 0));
-          const tensors = [E.Tensor.fromArray(a, aShape, { device }), E.Tensor.fromArray(b, bShape, { device })];
-          if (bias) tensors.push(E.Tensor.fromArray(c, [N], { device }));
-          const out = E.Tensor.empty([2, 3, M, N], 'f32', device);
-          const params = {
-            transA, transB, bias, M, N, K, alpha: 1.5,
-            batchShape: [2, 3], aBatchStrides: [M * K, 0], bBatchStrides: [0, K * N],
-          };
-          device.run(matmulKernel, params, [...tensors, out].map((t) => t.storage));
-          expectClose(await out.read(), want, 1e-5, 1e-4, matmulKernel.key(params));
+  it('kernel: every variant (tile x transposes x bias) with broadcast batch strides and alpha', async () => {
+    for (const [tile, M, N, K] of [[4, 6, 9, 5], [8, 70, 67, 13]] as const) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          for (const bias of [false, true]) {
+            const aShape = transA ? [2, 1, K, M] : [2, 1, M, K];
+            const bShape = transB ? [3, N, K] : [3, K, N];
+            const a = randomNormal(size(aShape), 1);
+            const b = randomNormal(size(bShape), 2);
+            const c = randomNormal(N, 3);
+            const want = naiveMatmul(a, aShape, b, bShape, transA, transB).data.map((v, i) => 1.5 * v + (bias ? c[i % N]! : 0));
+            const tensors = [E.Tensor.fromArray(a, aShape, { device }), E.Tensor.fromArray(b, bShape, { device })];
+            if (bias) tensors.push(E.Tensor.fromArray(c, [N], { device }));
+            const out = E.Tensor.empty([2, 3, M, N], 'f32', device);
+            const params = {
+              transA, transB, bias, M, N, K, alpha: 1.5,
+              batchShape: [2, 3], aBatchStrides: [M * K, 0], bBatchStrides: [0, K * N], tile,
+            };
+            device.run(matmulKernel, params, [...tensors, out].map((t) => t.storage));
+            expectClose(await out.read(), want, 1e-5, 1e-4, matmulKernel.key(params));
+          }
         }
       }
     }

@@ -70,6 +70,9 @@ function product(
     aBatchStrides: a.batchStrides,
     bBatchStrides: b.batchStrides,
     alpha,
+    // 8x8 outputs per thread ran 1.2-1.8x faster than 4x4 on lavapipe at the CLIP shapes; small
+    // products keep 4x4 so that they still spread over several workgroups.
+    tile: geo.M >= 64 && geo.N >= 64 ? 8 : 4,
   };
   launch(matmulKernel, params, bias ? [a.t, b.t, bias, out] : [a.t, b.t, out], out);
   return out;

@@ -13,18 +13,20 @@
  * Bindings: a read f32, b read f32, (bias read f32), out read_write f32. Uniform `Params`:
  *   M, N, K, batchRank, tilesM, tilesN, nWorkgroups: u32, alpha: f32,
  *   batchShape, aBatchStrides, bBatchStrides: array<vec4<u32>, 2> (batch rank <= MAX_RANK = 8).
- * Geometry: each thread computes a 4x4 block of outputs (TILE_M x TILE_N) from registers only;
- * a workgroup of 8x8 threads covers a 32x32 output tile. No workgroup memory: on lavapipe, shared
+ * Geometry: each thread computes a TxT block of outputs (T = 4 or 8, `tile`) from registers only;
+ * a workgroup of 8x8 threads covers an 8T x 8T output tile. No workgroup memory: on lavapipe, shared
  * tiles with barriers cost about 2x. Rows/cols past the edge load a clamped (valid) address and
  * are simply not written, so the inner loop has no branches.
  * Dispatch: batchCount * tilesM * tilesN workgroups, 1-D (the device folds counts over 65535 into
  * 2-D; the kernel decodes (batch, tileM, tileN) from the linear workgroup index).
  * Limits: element offsets are u32 (tensors below 2^32 elements). K = 0 writes bias (or zeros).
- * Key: `matmul:f32:<nn|nt|tn|tt>:<bias|plain>:t4x4:wg8x8`.
+ * Key: `matmul:f32:<nn|nt|tn|tt>:<bias|plain>:t<T>x<T>:wg8x8`.
  */
 import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
 import { MAX_RANK, f32, linearIndexFn, rankWords, storageDecls, u32, uniformDecl } from '../wgsl.js';
 import { matmulReference } from './matmul.ref.js';
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 export interface MatmulParams {
   transA: boolean;
@@ -41,14 +43,13 @@ export interface MatmulParams {
   bBatchStrides: readonly number[];
   /** Scale applied to the product (not to the bias); default 1. */
   alpha?: number;
+  /** Outputs per thread along M and N (4x4 or 8x8); part of the key. Default 4. */
+  tile?: 4 | 8;
 }
 
-export const TILE_M = 4;
-export const TILE_N = 4;
 const WG_X = 8; // threads along N
 const WG_Y = 8; // threads along M
-const BLOCK_M = TILE_M * WG_Y;
-const BLOCK_N = TILE_N * WG_X;
+const tileOf = (p: MatmulParams): number => p.tile ?? 4;
 
 export function matmulBatchCount(p: MatmulParams): number {
   let n = 1;
@@ -57,8 +58,8 @@ export function matmulBatchCount(p: MatmulParams): number {
 }
 
 function tiles(p: MatmulParams): { tilesM: number; tilesN: number; total: number } {
-  const tilesM = ceilDiv(p.M, BLOCK_M);
-  const tilesN = ceilDiv(p.N, BLOCK_N);
+  const tilesM = ceilDiv(p.M, tileOf(p) * WG_Y);
+  const tilesN = ceilDiv(p.N, tileOf(p) * WG_X);
   return { tilesM, tilesN, total: matmulBatchCount(p) * tilesM * tilesN };
 }
 
@@ -66,7 +67,7 @@ const transTag = (p: MatmulParams): string => `${p.transA ? 't' : 'n'}${p.transB
 
 export const matmulKernel: KernelSpec<MatmulParams> = {
   name: 'matmul',
-  key: (p) => `matmul:f32:${transTag(p)}:${p.bias ? 'bias' : 'plain'}:t${TILE_M}x${TILE_N}:wg${WG_X}x${WG_Y}`,
+  key: (p) => `matmul:f32:${transTag(p)}:${p.bias ? 'bias' : 'plain'}:t${tileOf(p)}x${tileOf(p)}:wg${WG_X}x${WG_Y}`,
   bindings: (p) => [
     { name: 'a', access: 'read', type: 'f32' },
     { name: 'b', access: 'read', type: 'f32' },
@@ -86,10 +87,13 @@ export const matmulKernel: KernelSpec<MatmulParams> = {
   source: (p) => {
     const bindings = matmulKernel.bindings(p);
     // Per-k address steps and the 4 row / column base addresses, for each transpose variant.
-    const aRows = p.transA ? 'aOff + rows' : 'aOff + rows * u.K';
+    const aRows = (rows: string) => (p.transA ? `aOff + ${rows}` : `aOff + ${rows} * u.K`);
     const aStep = p.transA ? 'u.M' : '1u';
-    const bCols = p.transB ? 'bOff + cols * u.K' : 'bOff + cols';
+    const bCols = (cols: string) => (p.transB ? `bOff + ${cols} * u.K` : `bOff + ${cols}`);
     const bStep = p.transB ? '1u' : 'u.N';
+    // T x T outputs per thread, kept as T rows of Q = T/4 vec4 accumulators (unrolled below).
+    const T = tileOf(p);
+    const Q = T / 4;
     const biasTerm = p.bias ? ' + bias[col]' : '';
     return /* wgsl */ `
 struct Params {
@@ -105,7 +109,7 @@ ${linearIndexFn}
 
 fn storeRow(base: u32, row: u32, col0: u32, v: vec4<f32>) {
   if (row >= u.M) { return; }
-  for (var j = 0u; j < ${TILE_N}u; j++) {
+  for (var j = 0u; j < 4u; j++) {
     let col = col0 + j;
     if (col < u.N) {
       out[base + row * u.N + col] = u.alpha * v[j]${biasTerm};
@@ -122,8 +126,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let tilesPerBatch = u.tilesM * u.tilesN;
   let batch = w / tilesPerBatch;
   let t = w % tilesPerBatch;
-  let row0 = (t / u.tilesN) * ${BLOCK_M}u + (lid / ${WG_X}u) * ${TILE_M}u;
-  let col0 = (t % u.tilesN) * ${BLOCK_N}u + (lid % ${WG_X}u) * ${TILE_N}u;
+  let row0 = (t / u.tilesN) * ${T * WG_Y}u + (lid / ${WG_X}u) * ${T}u;
+  let col0 = (t % u.tilesN) * ${T * WG_X}u + (lid % ${WG_X}u) * ${T}u;
   if (row0 >= u.M || col0 >= u.N) { return; }
 
   var aOff = 0u;
@@ -139,32 +143,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
 
   // Edge rows/cols read a clamped, valid address; their results are never stored.
-  let rows = min(vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(u.M - 1u));
-  let cols = min(vec4<u32>(col0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(u.N - 1u));
-  var ai = ${aRows};
-  var bi = ${bCols};
-  let aStep = ${aStep};
-  let bStep = ${bStep};
-  var acc0 = vec4<f32>(0.0);
-  var acc1 = vec4<f32>(0.0);
-  var acc2 = vec4<f32>(0.0);
-  var acc3 = vec4<f32>(0.0);
+${range(Q).map((q) => `  let rows${q} = min(vec4<u32>(row0 + ${4 * q}u) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(u.M - 1u));
+  let cols${q} = min(vec4<u32>(col0 + ${4 * q}u) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(u.N - 1u));
+  var ai${q} = ${aRows(`rows${q}`)};
+  var bi${q} = ${bCols(`cols${q}`)};`).join('\n')}
+  let aStep = vec4<u32>(${aStep});
+  let bStep = vec4<u32>(${bStep});
+${range(T).flatMap((r) => range(Q).map((q) => `  var acc${r}_${q} = vec4<f32>(0.0);`)).join('\n')}
   for (var k = 0u; k < u.K; k++) {
-    let av = vec4<f32>(a[ai.x], a[ai.y], a[ai.z], a[ai.w]);
-    let bv = vec4<f32>(b[bi.x], b[bi.y], b[bi.z], b[bi.w]);
-    acc0 += av.x * bv;
-    acc1 += av.y * bv;
-    acc2 += av.z * bv;
-    acc3 += av.w * bv;
-    ai += vec4<u32>(aStep);
-    bi += vec4<u32>(bStep);
+${range(Q).map((q) => `    let av${q} = vec4<f32>(a[ai${q}.x], a[ai${q}.y], a[ai${q}.z], a[ai${q}.w]);
+    let bv${q} = vec4<f32>(b[bi${q}.x], b[bi${q}.y], b[bi${q}.z], b[bi${q}.w]);`).join('\n')}
+${range(T).flatMap((r) => range(Q).map((q) => `    acc${r}_${q} += av${Math.floor(r / 4)}.${'xyzw'[r % 4]} * bv${q};`)).join('\n')}
+${range(Q).map((q) => `    ai${q} += aStep;
+    bi${q} += bStep;`).join('\n')}
   }
 
   let base = batch * u.M * u.N;
-  storeRow(base, row0, col0, acc0);
-  storeRow(base, row0 + 1u, col0, acc1);
-  storeRow(base, row0 + 2u, col0, acc2);
-  storeRow(base, row0 + 3u, col0, acc3);
+${range(T).flatMap((r) => range(Q).map((q) => `  storeRow(base, row0 + ${r}u, col0 + ${4 * q}u, acc${r}_${q});`)).join('\n')}
 }
 `;
   },
