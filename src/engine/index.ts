@@ -26,3 +26,8 @@ export {
   type LoadStateDictOptions,
   type LoadStateDictResult,
 } from './module.js';
+export * from './io/tensor-data.js';
+export * from './io/checkpoint.js';
+export * from './io/safetensors-lazy.js';
+export * from './io/load-state.js';
+export * from './io/hf-folder.js';
