@@ -90,6 +90,21 @@ describe('webvlsm inspect', () => {
     expect(json.keys[0]).toEqual({ name: [...ref.keys()][0], dtype: 'f32', shape: [...ref.values().next().value!.shape] });
   });
 
+  it.each(['clipseg_tiny_refined', 'clipseg_tiny_plain'])('the %s golden weights: key count, shapes and parameter count', async (name) => {
+    const dir = join(ROOT, 'test/fixtures/clipseg', name);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { num_parameters: number };
+    const bytes = readFileSync(join(dir, 'weights.safetensors'));
+    // The header, read here independently of the library: 8-byte length, then JSON.
+    const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')) as Record<string, { shape: number[] }>;
+    const names = Object.keys(header).filter((k) => k !== '__metadata__');
+    const r = await run('inspect', join(dir, 'weights.safetensors'), '--json');
+    expect(r.code).toBe(0);
+    const json = JSON.parse(r.out) as { tensors: number; parameters: number; keys: { name: string; shape: number[] }[] };
+    expect(json.tensors).toBe(names.length);
+    expect(json.parameters).toBe(manifest.num_parameters);
+    for (const k of json.keys) expect(k.shape, k.name).toEqual(header[k.name]!.shape);
+  });
+
   it('inspects a Hugging Face model folder', async () => {
     const dir = join(tmp, 'hf');
     mkdirSync(dir);
