@@ -1,17 +1,20 @@
 /**
  * Golden model cases: a folder holding `config.json`, `weights.safetensors`, `tensors.safetensors`
  * and `manifest.json` (see /work/shared/fixtures/golden/README.md, "clipseg/"), found anywhere
- * under the searched folder. The config's model_type picks the runner (only 'clipseg' so far).
+ * under the searched folder. The config's model_type picks the runner ('clipseg'). CRIS cases
+ * ("cris/") have no config.json: their manifest's `config` is the CRIS config and the weights are
+ * `weights.safetensors` or `weights.pth` (model-cris.ts); their model type is 'cris'.
  * The manifest lists the expected tensors (`<run>.output.*`, `<run>.grad.*`) with per-tensor
  * tolerances; every one of them must be computed and compared.
  *
  * Node-only (reads the file system): golden checking is tooling, not engine code.
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import type { Device } from '../engine/index.js';
 import type { Tolerance } from './manifest.js';
 import { runClipSegCase } from './model-clipseg.js';
+import { crisCaseWeights, isCrisManifest, runCrisCase } from './model-cris.js';
 import type { CaseResult } from './runner.js';
 
 export const MODEL_CASE_FILES = ['config.json', 'weights.safetensors', 'tensors.safetensors', 'manifest.json'] as const;
@@ -25,7 +28,7 @@ export interface ModelManifest {
 }
 
 export interface ModelCase {
-  /** The case folder relative to the searched folder ('clipseg_tiny_refined'). */
+  /** The case folder relative to the searched folder ('clipseg_tiny_refined'); its own name when it is that folder. */
   name: string;
   dir: string;
   modelType: string;
@@ -88,6 +91,10 @@ function validateModelManifest(path: string, raw: unknown): ModelManifest {
   };
 }
 
+function caseName(folder: string, dir: string): string {
+  return relative(folder, dir).split(sep).join('/') || basename(resolve(dir));
+}
+
 /** Every model-case folder under `folder` (recursively, sorted by path). */
 export async function discoverModelCases(folder: string): Promise<ModelCase[]> {
   const out: ModelCase[] = [];
@@ -99,7 +106,7 @@ export async function discoverModelCases(folder: string): Promise<ModelCase[]> {
       const config = await readJson(join(dir, 'config.json'));
       if (!isObject(config)) throw new Error(`golden: ${join(dir, 'config.json')} must be a JSON object`);
       const manifest = validateModelManifest(join(dir, 'manifest.json'), await readJson(join(dir, 'manifest.json')));
-      const name = relative(folder, dir).split(sep).join('/') || '.';
+      const name = caseName(folder, dir);
       out.push({
         name,
         dir,
@@ -109,6 +116,19 @@ export async function discoverModelCases(folder: string): Promise<ModelCase[]> {
         weightsPath: join(dir, 'weights.safetensors'),
         tensorsPath: join(dir, 'tensors.safetensors'),
       });
+    } else if (crisCaseWeights(files) !== null) {
+      const raw = await readJson(join(dir, 'manifest.json'));
+      if (isCrisManifest(raw)) {
+        out.push({
+          name: caseName(folder, dir),
+          dir,
+          modelType: 'cris',
+          config: raw.config,
+          manifest: validateModelManifest(join(dir, 'manifest.json'), raw),
+          weightsPath: join(dir, crisCaseWeights(files)!),
+          tensorsPath: join(dir, 'tensors.safetensors'),
+        });
+      }
     }
     for (const e of entries) if (e.isDirectory()) await walk(join(dir, e.name));
   };
@@ -126,10 +146,9 @@ export async function runModelCase(c: ModelCase, device: Device): Promise<CaseRe
   const start = performance.now();
   const result: CaseResult = { case: c.name, device: device.kind, ok: false, comparisons: [], maxAbs: 0, maxRel: 0, ms: 0 };
   try {
-    if (c.modelType !== 'clipseg') {
-      throw new Error(`${c.dir}/config.json: no golden model runner for model_type '${c.modelType}' (known: clipseg)`);
-    }
-    result.comparisons = await runClipSegCase(c, device);
+    if (c.modelType === 'cris') result.comparisons = await runCrisCase(c, device);
+    else if (c.modelType === 'clipseg') result.comparisons = await runClipSegCase(c, device);
+    else throw new Error(`${c.dir}/config.json: no golden model runner for model_type '${c.modelType}' (known: clipseg, cris)`);
     const expected = Object.keys(c.manifest.tolerances);
     const compared = new Set(result.comparisons.map((x) => x.name));
     const skipped = expected.filter((n) => !compared.has(n));
