@@ -2,9 +2,11 @@
  * npm run golden -- <folder> [--device cpu|webgpu|all] [--filter <substring>] [--verbose]
  *
  * Runs every golden op case found under <folder> (recursively: `<case>.json` next to its
- * .safetensors) and every model case (a folder with config.json, weights.safetensors,
- * tensors.safetensors and manifest.json; golden/model-cases.ts) on the WebGPU device and on the
- * CPU device, printing one line per case and device
+ * .safetensors) and every model case (a CLIPSeg folder with config.json, weights.safetensors,
+ * tensors.safetensors and manifest.json, or a CRIS folder with manifest.json, tensors.safetensors
+ * and weights.safetensors or weights.pth; golden/model-cases.ts) on the WebGPU device and on the
+ * CPU device, and every tokenizer case (each entry of a `cases.json` beside `tokenized_77.safetensors`;
+ * golden/tokenizer-cases.ts) once, on the host, printing one line per case and device
  * (case, device, max abs err, max rel err, PASS/FAIL, with the reasons under a failure) and a final
  * line `N passed, N failed`. Exits 1 on any failure, on a missing or empty folder, and on an
  * unknown op. Without a WebGPU adapter it runs on the CPU only, loudly; with CI=true that is an error.
@@ -13,6 +15,7 @@ import { CpuDevice, type Device } from '../engine/index.js';
 import { discoverCases } from '../golden/manifest.js';
 import { belongsToModelCase, discoverModelCases, runModelCase } from '../golden/model-cases.js';
 import { type CaseResult, failureLines, runCase } from '../golden/runner.js';
+import { belongsToTokenizerCase, discoverTokenizerCases, runTokenizerCases, tokenizerCaseName } from '../golden/tokenizer-cases.js';
 import { isCi, webgpuOrNull } from './gpu.js';
 
 const USAGE = 'usage: npm run golden -- <folder> [--device cpu|webgpu|all] [--filter <substring>] [--verbose]';
@@ -91,15 +94,20 @@ async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const { cases: all, skipped } = await discoverCases(args.folder);
   const allModels = await discoverModelCases(args.folder);
-  for (const s of skipped) if (!belongsToModelCase(s.path, allModels)) console.log(`skipping ${s.path}: ${s.reason}`);
+  const tokenizerFolders = await discoverTokenizerCases(args.folder);
+  for (const s of skipped) {
+    if (!belongsToModelCase(s.path, allModels) && !belongsToTokenizerCase(s.path, tokenizerFolders)) console.log(`skipping ${s.path}: ${s.reason}`);
+  }
   const cases = all.filter((c) => c.name.includes(args.filter));
   const models = allModels.filter((c) => c.name.includes(args.filter));
-  if (cases.length === 0 && models.length === 0) {
+  const tokenizerNames = tokenizerFolders.flatMap((f) => f.cases.map((c) => tokenizerCaseName(f, c))).filter((n) => n.includes(args.filter));
+  if (cases.length === 0 && models.length === 0 && tokenizerNames.length === 0) {
     const what = args.filter ? ` matching '${args.filter}'` : '';
     throw new Error(`golden: no case manifests${what} found under '${args.folder}'`);
   }
-  const devices = await devicesFor(args.device);
-  const width = Math.max(...cases.map((c) => c.name.length), ...models.map((c) => c.name.length));
+  // Tokenizer cases run on the host: no device is opened for them alone.
+  const devices = cases.length + models.length > 0 ? await devicesFor(args.device) : [];
+  const width = Math.max(...cases.map((c) => c.name.length), ...models.map((c) => c.name.length), ...tokenizerNames.map((n) => n.length));
   let passed = 0;
   let failed = 0;
   for (const c of cases) {
@@ -117,6 +125,15 @@ async function main(): Promise<number> {
       console.log(formatResult(r, width));
       for (const line of failureLines(r)) console.log(`    ${line}`);
       if (args.verbose) for (const x of r.comparisons) console.log(`    ${formatComparison(x)}`);
+      if (r.ok) passed++;
+      else failed++;
+    }
+  }
+  for (const f of tokenizerFolders) {
+    for (const r of await runTokenizerCases(f)) {
+      if (!r.case.includes(args.filter)) continue;
+      console.log(formatResult(r, width));
+      for (const line of failureLines(r)) console.log(`    ${line}`);
       if (r.ok) passed++;
       else failed++;
     }

@@ -12,9 +12,10 @@ import { readFileSync } from 'node:fs';
 import { type CliIo, type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './commands/command.js';
 import { convertCommand } from './commands/convert.js';
 import { inspectCommand } from './commands/inspect.js';
+import { segmentCommand } from './commands/segment.js';
 
 /** The commands, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [inspectCommand, convertCommand];
+export const COMMANDS: readonly Command[] = [inspectCommand, convertCommand, segmentCommand];
 
 export const consoleIo: CliIo = {
   out: (text) => void process.stdout.write(text),

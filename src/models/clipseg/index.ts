@@ -18,3 +18,4 @@ export {
 } from './model.js';
 export { type LoadWeightsOptions, type LoadWeightsReport, type WeightSource, canonicalKey, loadWeights, mapSource } from './weights.js';
 export type { TokenBatch } from '../clip/text.js';
+export { CLIPSeg } from './api.js';
