@@ -23,9 +23,10 @@ describe.skipIf(!gpu)('pipeline cache over CLIPSeg forwards', () => {
     const run = async (batch: number, size: number, tokens: number) => {
       const pixelValues = E.Tensor.fromArray(randomNormal(batch * 3 * size * size, size), [batch, 3, size, size], { device });
       const ids = new Int32Array(batch * tokens).map((_, i) => (i % tokens === 0 ? 998 : i % tokens === tokens - 1 ? 999 : 5 + (i % 50)));
-      const out = E.noGrad(() => model.forward({ pixelValues, tokens: { inputIds: ids, attentionMask: new Int32Array(ids.length).fill(1), shape: [batch, tokens] } }));
-      await out.logits.read();
-      out.logits.dispose();
+      const tokenBatch = { inputIds: ids, attentionMask: new Int32Array(ids.length).fill(1), shape: [batch, tokens] as [number, number] };
+      const logits = E.scope(() => E.noGrad(() => model.forward({ pixelValues, tokens: tokenBatch }).logits));
+      await logits.read();
+      logits.dispose();
       pixelValues.dispose();
     };
     const before = device.pipelineKeys().length;
