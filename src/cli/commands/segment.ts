@@ -1,7 +1,10 @@
 /**
  * `webvlsm segment --model <dir> --image <file> --prompt "..." [--prompt ...] --out <mask.png>
- *  [--overlay <png>] [--threshold 0.5] [--device cpu|webgpu]`: zero-shot segmentation of one PNG or
- * JPEG image with a CLIPSeg checkpoint folder (models/clipseg/api.ts does the work).
+ *  [--overlay <png>] [--threshold t] [--device cpu|webgpu] [--model-type clipseg|cris]
+ *  [--config cris-r50|cris-r101|<config.json>] [--word-len N] [--input-size S]`: segmentation of
+ * one PNG or JPEG image with a CLIPSeg checkpoint folder (models/clipseg/api.ts) or a CRIS
+ * checkpoint (models/cris/api.ts; `--config` and `--word-len` are needed because CRIS checkpoints
+ * store neither the variant nor word_len). Both APIs return the same result shape.
  *
  * Outputs (PNG, each written atomically: a temporary file in the same folder, then a rename):
  * - `--out` with one prompt: an 8-bit grey mask, 255 where the probability exceeds the threshold;
@@ -16,7 +19,10 @@ import { dirname, resolve } from 'node:path';
 import { CpuDevice, type Device } from '../../engine/index.js';
 import { writeFileAtomic } from '../../engine/io/safetensors-lazy-node.js';
 import { INSTALL_DRIVER_HINT, requestNodeDevice } from '../../engine/platform/node.js';
-import { CLIPSeg } from '../../models/clipseg/api.js';
+import { CLIPSeg, type SegmentationResult } from '../../models/clipseg/api.js';
+import { CRIS } from '../../models/cris/api.js';
+import { CRIS_CONFIGS, type CrisConfigName } from '../../models/cris/configs.js';
+import { CRIS_THRESHOLD } from '../../models/cris/postprocess.js';
 import { PALETTE, applyOrientation, decodeImage, encodePng, overlay, overlayLabels } from '../../models/image/index.js';
 import { isCi } from '../gpu.js';
 import { type CliIo, type Command, EXIT_OK, UsageError, parseCommandArgs } from './command.js';
@@ -66,11 +72,42 @@ async function openDevice(which: string | undefined, io: CliIo): Promise<{ devic
   return { device: new CpuDevice(), owned: false };
 }
 
-function parseThreshold(text: string | undefined): number {
-  if (text === undefined) return 0.5;
+function parseThreshold(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
   const t = Number(text);
   if (text.trim() === '' || !Number.isFinite(t) || t < 0 || t > 1) throw new UsageError(`segment: --threshold must be a number in [0, 1], got '${text}'`);
   return t;
+}
+
+function parsePositiveInt(flag: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isInteger(n) || n < min) throw new UsageError(`segment: ${flag} must be an integer >= ${min}, got '${text}'`);
+  return n;
+}
+
+/** --config: a published CRIS name or a JSON file with the config (models/cris/config.ts). */
+async function readCrisConfig(text: string): Promise<CrisConfigName | Record<string, unknown>> {
+  if (Object.hasOwn(CRIS_CONFIGS, text)) return text as CrisConfigName;
+  if (!text.toLowerCase().endsWith('.json')) {
+    throw new UsageError(`segment: --config must be ${Object.keys(CRIS_CONFIGS).join(', ')} or a .json file, got '${text}'`);
+  }
+  let raw: string;
+  try {
+    raw = await readFile(text, 'utf8');
+  } catch (err) {
+    throw new SegmentError(`${text}: cannot read the CRIS config (${reason(err)})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (err) {
+    throw new SegmentError(`${text}: the CRIS config is not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SegmentError(`${text}: the CRIS config must be a JSON object`);
+  // A golden manifest (with its config under "config") works as well.
+  const obj = value as Record<string, unknown>;
+  return typeof obj.config === 'object' && obj.config !== null && !('clip' in obj) ? (obj.config as Record<string, unknown>) : obj;
 }
 
 function percent(part: number, total: number): string {
@@ -79,10 +116,11 @@ function percent(part: number, total: number): string {
 
 export const segmentCommand: Command = {
   name: 'segment',
-  summary: 'segment an image with text prompts using a CLIPSeg model folder (mask / label map PNG)',
+  summary: 'segment an image with text prompts using a CLIPSeg folder or CRIS checkpoint (mask / label map PNG)',
   help: [
     'usage: webvlsm segment --model <dir> --image <file> --prompt "..." [--prompt ...] --out <mask.png>',
-    '                       [--overlay <overlay.png>] [--threshold 0.5] [--device cpu|webgpu]',
+    '                       [--overlay <overlay.png>] [--threshold t] [--device cpu|webgpu]',
+    '                       [--model-type clipseg|cris] [--config <name|json>] [--word-len N] [--input-size S]',
     '',
     '  --model <dir>      a Hugging Face CLIPSeg folder (config.json + model.safetensors or',
     '                     pytorch_model.bin; vocab.json/merges.txt and preprocessor_config.json',
@@ -94,8 +132,19 @@ export const segmentCommand: Command = {
     '  --out <png>        one prompt: grey mask, 255 where probability > threshold, else 0;',
     '                     several prompts: grey label map, 0 background, k = k-th prompt (from 1)',
     '  --overlay <png>    also write the image with the mask / labels blended in colour (RGBA)',
-    '  --threshold <t>    probability threshold in [0, 1] (default 0.5)',
+    '  --threshold <t>    probability threshold in [0, 1] (default 0.5 CLIPSeg, 0.35 CRIS)',
     '  --device <d>       cpu or webgpu (default: webgpu when an adapter exists, else cpu)',
+    '  --model-type <m>   clipseg (default) or cris',
+    '',
+    'CRIS only (checkpoints store neither the variant nor word_len):',
+    '  --model <path>     a CRIS checkpoint (.pth: zip or legacy, train.py dict with module. keys;',
+    '                     or .safetensors), or a folder with one checkpoint and optionally',
+    '                     vocab.json + merges.txt (else the shipped CLIP vocabulary is used)',
+    '  --config <c>       cris-r50 or cris-r101 (default cris-r50), or a CRIS config .json',
+    '  --word-len <N>     the word_len the checkpoint was trained with (default 17: RefCOCO/+;',
+    '                     22 for RefCOCOg)',
+    '  --input-size <S>   network side, a multiple of 32 (default: the config\'s, 416); the image is',
+    '                     letterboxed to S x S keeping its aspect ratio, results are at its own size',
     '',
     'outputs are written atomically (temporary file + rename); existing files are replaced.',
   ].join('\n'),
@@ -108,6 +157,10 @@ export const segmentCommand: Command = {
       overlay: { type: 'string' },
       threshold: { type: 'string' },
       device: { type: 'string' },
+      'model-type': { type: 'string' },
+      config: { type: 'string' },
+      'word-len': { type: 'string' },
+      'input-size': { type: 'string' },
     });
     if (values.help) {
       io.out(`${segmentCommand.help}\n`);
@@ -122,7 +175,16 @@ export const segmentCommand: Command = {
     const imagePath = values.image as string;
     const out = values.out as string;
     const overlayPath = values.overlay as string | undefined;
-    const threshold = parseThreshold(values.threshold as string | undefined);
+    const modelType = (values['model-type'] as string | undefined) ?? 'clipseg';
+    if (modelType !== 'clipseg' && modelType !== 'cris') throw new UsageError(`segment: --model-type must be clipseg or cris, got '${modelType}'`);
+    if (modelType === 'clipseg') {
+      const crisOnly = ['config', 'word-len', 'input-size'].filter((k) => values[k] !== undefined);
+      if (crisOnly.length > 0) throw new UsageError(`segment: ${crisOnly.map((k) => `--${k}`).join(', ')} only apply to --model-type cris`);
+    }
+    const wordLen = parsePositiveInt('--word-len', values['word-len'] as string | undefined, 2);
+    const inputSize = parsePositiveInt('--input-size', values['input-size'] as string | undefined, 32);
+    if (inputSize !== undefined && inputSize % 32 !== 0) throw new UsageError(`segment: --input-size must be a multiple of 32, got ${inputSize}`);
+    const threshold = parseThreshold(values.threshold as string | undefined, modelType === 'cris' ? CRIS_THRESHOLD : 0.5);
     const deviceName = values.device as string | undefined;
     if (deviceName !== undefined && deviceName !== 'cpu' && deviceName !== 'webgpu') {
       throw new UsageError(`segment: --device must be cpu or webgpu, got '${deviceName}'`);
@@ -134,16 +196,25 @@ export const segmentCommand: Command = {
     if (overlayPath !== undefined && resolve(overlayPath) === resolve(out)) throw new UsageError('segment: --out and --overlay name the same file');
     if (prompts.length > 255) throw new UsageError(`segment: at most 255 prompts, got ${prompts.length}`);
 
+    const crisConfig = modelType === 'cris' ? await readCrisConfig((values.config as string | undefined) ?? 'cris-r50') : null;
     const decoded = decodeImage(await readImageFile(imagePath), imagePath);
     const image = applyOrientation(decoded, decoded.orientation);
     await checkOutputFolder(out, 'mask');
     if (overlayPath !== undefined) await checkOutputFolder(overlayPath, 'overlay');
 
     const { device, owned } = await openDevice(deviceName, io);
-    let model: CLIPSeg | null = null;
+    let model: CLIPSeg | CRIS | null = null;
     try {
-      model = await CLIPSeg.fromPretrained(modelDir, { device });
-      const result = await model.segment(image, prompts, { threshold, applyExifOrientation: false });
+      let result: SegmentationResult;
+      if (crisConfig !== null) {
+        const cris = await CRIS.fromPretrained(modelDir, { config: crisConfig, wordLen, inputSize, device });
+        model = cris;
+        result = await cris.segment(image, prompts, { threshold, applyExifOrientation: false });
+      } else {
+        const clipseg = await CLIPSeg.fromPretrained(modelDir, { device });
+        model = clipseg;
+        result = await clipseg.segment(image, prompts, { threshold, applyExifOrientation: false });
+      }
       for (const w of result.warnings) io.err(`warning: ${w}\n`);
       const several = prompts.length > 1;
       await writeFileAtomic(out, async (h) => void (await h.write(encodePng(several ? result.labels : result.masks[0]!))));
@@ -152,7 +223,7 @@ export const segmentCommand: Command = {
         await writeFileAtomic(overlayPath, async (h) => void (await h.write(encodePng(blended))));
       }
       const n = result.width * result.height;
-      const lines = [`model: ${modelDir} on ${device.description}`, `image: ${imagePath} (${result.width}x${result.height})`];
+      const lines = [`model: ${modelType === 'cris' ? 'CRIS ' : ''}${modelDir} on ${device.description}`, `image: ${imagePath} (${result.width}x${result.height})`];
       result.prompts.forEach((p, i) => {
         const map = result.probabilities[i]!.data;
         let above = 0;

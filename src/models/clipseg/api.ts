@@ -255,7 +255,8 @@ function isImage(x: unknown): x is Image {
 }
 
 /** Any accepted image input -> an 8-bit Image, checked. */
-async function toImage(input: SegmentImage, orient: boolean): Promise<Image> {
+/** Any accepted image input -> a checked 8-bit Image (CRIS's API shares it). */
+export async function toImage(input: SegmentImage, orient: boolean): Promise<Image> {
   if (input instanceof ArrayBuffer || input instanceof Uint8Array || (typeof Blob !== 'undefined' && input instanceof Blob)) {
     const bytes = input instanceof Uint8Array ? input : input instanceof ArrayBuffer ? new Uint8Array(input) : new Uint8Array(await input.arrayBuffer());
     const name = typeof Blob !== 'undefined' && input instanceof Blob ? ((input as { name?: string }).name || 'image') : 'image';

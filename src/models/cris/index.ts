@@ -23,3 +23,5 @@ export {
 } from './weights.js';
 export { CRIS_THRESHOLD, crisLoss, crisMask, crisProbabilities } from './postprocess.js';
 export type { TokenBatch } from '../clip/text.js';
+export { CRIS } from './api.js';
+export { CRIS_INPUT_SIZE, crisPreprocess, letterboxTransform, unletterbox } from './preprocess.js';
