@@ -39,12 +39,16 @@ function flags(name: string): string[] {
 
 const has = (name: string): boolean => args.includes(name);
 
-/** bench/models/clipseg.bench.ts (written separately) exports MODEL_CASES once it exists. */
+/** Every bench/models/*.bench.ts exports MODEL_CASES (the full-size CLIPSeg and CRIS models). */
 async function modelCases(): Promise<BenchCase[]> {
-  const url = new URL('./models/clipseg.bench.ts', import.meta.url);
-  if (!existsSync(fileURLToPath(url))) return [];
-  const mod = (await import('./models/clipseg.bench.js' as string)) as { MODEL_CASES?: BenchCase[] };
-  return mod.MODEL_CASES ?? [];
+  const cases: BenchCase[] = [];
+  for (const name of ['clipseg', 'cris']) {
+    const url = new URL(`./models/${name}.bench.ts`, import.meta.url);
+    if (!existsSync(fileURLToPath(url))) continue;
+    const mod = (await import(`./models/${name}.bench.js`)) as { MODEL_CASES?: BenchCase[] };
+    cases.push(...(mod.MODEL_CASES ?? []));
+  }
+  return cases;
 }
 
 function peerVersions(): string {
