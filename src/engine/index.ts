@@ -10,7 +10,7 @@ setGradientAdder((a, b) => elementwiseRaw('add', [a, b]));
 
 export { Tensor, setDefaultDevice, getDefaultDevice, type TensorOptions } from './tensor.js';
 export { backward, noGrad, isRecording, record, type BackwardFn } from './autograd.js';
-export { scope, scopeAsync, keep, scopeDepth } from './scope.js';
+export { scope, scopeAsync, exclusiveScopeAsync, keep, scopeDepth } from './scope.js';
 export type { Device, DeviceStats, DType, Storage } from './device/device.js';
 export { CpuDevice } from './device/cpu.js';
 export { WebGpuDevice } from './device/webgpu.js';

@@ -88,6 +88,21 @@ export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
   return result;
 }
 
+let exclusiveQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * scopeAsync whose bodies never interleave with each other: each waits for the previous one to
+ * settle. For entry points that users may call concurrently (model.segment): concurrent plain
+ * scopeAsync bodies would track each other's tensors. Do not nest one inside another (it would wait
+ * for itself).
+ */
+export function exclusiveScopeAsync<T>(fn: () => Promise<T>): Promise<T> {
+  const body = () => scopeAsync(fn);
+  const run = exclusiveQueue.then(body, body);
+  exclusiveQueue = run.catch(() => undefined);
+  return run;
+}
+
 /** Number of open scopes (tests use it to check that scopes are balanced). */
 export function scopeDepth(): number {
   return stack.length;

@@ -129,4 +129,24 @@ describe.each(await testDevices())('scopes on %s', (_name, device) => {
     v.dispose();
     expect(live()).toBe(base);
   });
+
+  it('exclusiveScopeAsync runs concurrent bodies one after another, each freeing its own tensors', async () => {
+    const live = () => device.stats().liveBuffers;
+    const base = live();
+    const events: string[] = [];
+    const body = (name: string) => async () => {
+      events.push(`${name} start`);
+      const t = E.Tensor.fromArray([1, 2, 3], [3], { device });
+      await new Promise((r) => setTimeout(r, 5));
+      const v = (await E.mul(t, t).read())[2]!;
+      events.push(`${name} end`);
+      return v;
+    };
+    const [a, b] = await Promise.all([E.exclusiveScopeAsync(body('a')), E.exclusiveScopeAsync(body('b'))]);
+    expect([a, b]).toEqual([9, 9]);
+    expect(events).toEqual(['a start', 'a end', 'b start', 'b end']);
+    await expect(E.exclusiveScopeAsync(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await E.exclusiveScopeAsync(async () => 1)).toBe(1); // the queue survives a failure
+    expect(live()).toBe(base);
+  });
 });

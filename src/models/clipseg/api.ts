@@ -33,7 +33,7 @@
  * Any size from 1x1 up to the decoder limits (16384 per side, 2^27 pixels) works: the forward
  * always runs at the preprocessor's size; only the resize back scales with the image.
  */
-import { CpuDevice, type Device, Tensor, getDefaultDevice, keep, noGrad, scopeAsync } from '../../engine/index.js';
+import { CpuDevice, type Device, Tensor, getDefaultDevice, keep, noGrad, exclusiveScopeAsync } from '../../engine/index.js';
 import type { ClipTokenizer } from '../clip/tokenizer.js';
 import {
   type ClipSegPreprocessOptions,
@@ -100,16 +100,8 @@ export interface SegmentationResult {
   timings: { preprocessMs: number; forwardMs: number; postprocessMs: number };
 }
 
-/** Serialises forwards: scopeAsync bodies must not interleave (engine/scope.ts). */
-let queue: Promise<unknown> = Promise.resolve();
-
-function exclusive<T>(fn: () => Promise<T>): Promise<T> {
-  const run = queue.then(fn, fn);
-  queue = run.catch(() => undefined);
-  return run;
-}
-
-function defaultDevice(): Device {
+/** The default device when one is set, else a CPU device (CRIS's API shares it). */
+export function defaultDevice(): Device {
   try {
     return getDefaultDevice();
   } catch {
@@ -201,14 +193,12 @@ export class CLIPSeg {
     const pre = clipsegPreprocess(decoded, this.preprocessOptions);
     const t1 = performance.now();
     const [, , h, w] = pre.shape;
-    const logits = await exclusive(() =>
-      scopeAsync(async () => {
-        if (this.disposed) throw new Error('CLIPSeg.segment: the model was disposed');
-        const pixelValues = Tensor.fromArray(pre.pixelValues, pre.shape, { device: this.device });
-        const out = noGrad(() => this.model.forward({ pixelValues, tokens: batch }));
-        return (await out.logits.read()) as Float32Array;
-      }),
-    );
+    const logits = await exclusiveScopeAsync(async () => {
+      if (this.disposed) throw new Error('CLIPSeg.segment: the model was disposed');
+      const pixelValues = Tensor.fromArray(pre.pixelValues, pre.shape, { device: this.device });
+      const out = noGrad(() => this.model.forward({ pixelValues, tokens: batch }));
+      return (await out.logits.read()) as Float32Array;
+    });
     const t2 = performance.now();
     const p = list.length;
     const up = headUpsampling(this.config);

@@ -29,9 +29,9 @@
  * inverse letterbox (cubic, border 0) to the original size, clamped to [0, 1]; masks are
  * p > threshold (default 0.35, CRIS's test threshold).
  */
-import { CheckpointError, CpuDevice, type Device, Tensor, expand, getDefaultDevice, keep, noGrad, readCheckpoint, reshape, scopeAsync } from '../../engine/index.js';
+import { CheckpointError, type Device, Tensor, exclusiveScopeAsync, expand, keep, noGrad, readCheckpoint, reshape } from '../../engine/index.js';
 import type { ClipTokenizer } from '../clip/tokenizer.js';
-import { type SegmentImage, type SegmentationResult, toImage } from '../clipseg/api.js';
+import { type SegmentImage, type SegmentationResult, defaultDevice, toImage } from '../clipseg/api.js';
 import type { PretrainedFileMap } from '../clipseg/pretrained-files.js';
 import { labelMap, thresholdMask } from '../image/index.js';
 import type { CrisConfig } from './config.js';
@@ -68,24 +68,6 @@ export interface CrisSegmentationResult extends SegmentationResult {
   /** The letterbox used (original -> network: x' = scale·x + offsetX). */
   letterbox: LetterboxTransform;
 }
-
-/** Serialises forwards: scopeAsync bodies must not interleave (engine/scope.ts). */
-let queue: Promise<unknown> = Promise.resolve();
-
-function exclusive<T>(fn: () => Promise<T>): Promise<T> {
-  const run = queue.then(fn, fn);
-  queue = run.catch(() => undefined);
-  return run;
-}
-
-function defaultDevice(): Device {
-  try {
-    return getDefaultDevice();
-  } catch {
-    return new CpuDevice();
-  }
-}
-
 
 export class CRIS {
   private disposed = false;
@@ -187,14 +169,12 @@ export class CRIS {
     const t1 = performance.now();
     const p = list.length;
     const s = this.config.inputSize;
-    const { logits, probs } = await exclusive(() =>
-      scopeAsync(async () => {
-        if (this.disposed) throw new Error('CRIS.segment: the model was disposed');
-        const out = noGrad(() => this.forwardShared(Tensor.fromArray(pre.pixelValues, pre.shape, { device: this.device }), batch));
-        const probsT = noGrad(() => crisProbabilities(out, [s, s]));
-        return { logits: (await out.read()) as Float32Array, probs: (await probsT.read()) as Float32Array };
-      }),
-    );
+    const { logits, probs } = await exclusiveScopeAsync(async () => {
+      if (this.disposed) throw new Error('CRIS.segment: the model was disposed');
+      const out = noGrad(() => this.forwardShared(Tensor.fromArray(pre.pixelValues, pre.shape, { device: this.device }), batch));
+      const probsT = noGrad(() => crisProbabilities(out, [s, s]));
+      return { logits: (await out.read()) as Float32Array, probs: (await probsT.read()) as Float32Array };
+    });
     const t2 = performance.now();
     const probabilities = unletterbox(probs, p, pre.transform);
     const masks = probabilities.map((m) => thresholdMask(m, threshold));
