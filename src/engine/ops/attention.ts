@@ -1,20 +1,27 @@
 /**
- * Attention, composed from recorded ops (autograd comes free):
- *   scaledDotProductAttention: softmax(scale * q·kᵀ + mask [+ causal]) · v, layout [..., L, D];
- *     the scale is folded into the q·kᵀ product (matmul alpha), kᵀ is read in place (transB).
+ * Attention:
+ *   scaledDotProductAttention: softmax(scale * q·kᵀ + mask [+ causal]) · v, layout [..., L, D].
+ *     On adapters with 8-wide subgroups and head dims 32/64/128 (q, k, v with the same batch
+ *     dims) the forward is one fused online-softmax kernel (kernels/attention) and the backward is
+ *     composed from products and elementwise ops (recomputing the probabilities). Otherwise it is
+ *     composed from recorded ops (autograd comes free): the scale is folded into the q·kᵀ product
+ *     (matmul alpha), kᵀ is read in place (transB).
  *   multiHeadAttention: torch.nn.functional.multi_head_attention_forward without dropout and
  *     without returning the weights: packed in-projection rows q|k|v, heads split to [B, H, L, hd],
  *     sdpa, heads merged, out-projection.
  * Masks are additive float tensors; -inf masks a key. NOTE: a query row whose keys are all masked
  * gets zero attention (softmax's convention here) where PyTorch gives NaN.
  */
+import { ATTENTION_HEAD_DIMS, type AttentionParams, attentionKernel } from '../../kernels/attention/attention.js';
+import { record } from '../autograd.js';
 import { broadcastShapes, formatShape, sameShape } from '../shape.js';
 import { scope } from '../scope.js';
 import { Tensor } from '../tensor.js';
-import { add, elementwiseRaw } from './elementwise.js';
-import { linear, matmul } from './matmul.js';
+import { add, elementwiseRaw, mul, sub } from './elementwise.js';
+import { linear, matmul, useSubgroupKernels } from './matmul.js';
 import { narrow, permute, reshape } from './movement.js';
-import { deviceOf, expectDtype } from './run.js';
+import { sum, sumToShape } from './reduce.js';
+import { deviceOf, expectDtype, launch, output } from './run.js';
 import { softmax } from './softmax.js';
 
 export interface AttentionOptions {
@@ -65,11 +72,78 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     if (!fits) throw new Error(`${op}: mask ${formatShape(mask.shape)} does not broadcast to the scores ${formatShape(scores)}`);
   }
   const scale = options.scale ?? 1 / Math.sqrt(d);
-  return scope(() => {
-    let scores = matmul(q, k, { transB: true, alpha: scale });
-    if (mask) scores = add(scores, mask);
-    if (options.causal) scores = add(scores, causalMask(lq, lk, q));
-    return matmul(softmax(scores, -1), v);
+  const causal = options.causal ?? false;
+  if (canFuse(q, k, v)) return fusedAttention(q, k, v, mask, scale, causal);
+  return scope(() => composedAttention(q, k, v, mask, scale, causal));
+}
+
+/** softmax(scale * q·kᵀ + mask [+ causal]) from recorded ops. */
+function probabilities(q: Tensor, k: Tensor, mask: Tensor | null, scale: number, causal: boolean): Tensor {
+  let scores = matmul(q, k, { transB: true, alpha: scale });
+  if (mask) scores = add(scores, mask);
+  if (causal) scores = add(scores, causalMask(q.shape[q.rank - 2]!, k.shape[k.rank - 2]!, q));
+  return softmax(scores, -1);
+}
+
+function composedAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, scale: number, causal: boolean): Tensor {
+  return matmul(probabilities(q, k, mask, scale, causal), v);
+}
+
+/** The fused kernel's conditions: 8-wide subgroups, head dim 32/64/128 for q, k and v, same batch dims. */
+function canFuse(q: Tensor, k: Tensor, v: Tensor): boolean {
+  const d = q.shape[q.rank - 1]!;
+  const batch = q.shape.slice(0, -2);
+  return (
+    (ATTENTION_HEAD_DIMS as readonly number[]).includes(d) &&
+    v.shape[v.rank - 1] === d &&
+    sameShape(k.shape.slice(0, -2), batch) &&
+    sameShape(v.shape.slice(0, -2), batch) &&
+    q.size > 0 && k.size > 0 &&
+    useSubgroupKernels(q.device)
+  );
+}
+
+/** Element strides of `mask` (right-aligned, 0 where it broadcasts) over the scores' dims. */
+function maskStrides(mask: Tensor, scoresShape: readonly number[]): number[] {
+  const strides = new Array<number>(scoresShape.length).fill(0);
+  let stride = 1;
+  for (let i = mask.rank - 1, j = scoresShape.length - 1; i >= 0; i--, j--) {
+    if (mask.shape[i]! !== 1) strides[j] = stride;
+    stride *= mask.shape[i]!;
+  }
+  return strides;
+}
+
+/** Fused forward (kernels/attention); the backward recomputes the probabilities with composed ops. */
+function fusedAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, scale: number, causal: boolean): Tensor {
+  const [lq, d] = q.shape.slice(-2) as [number, number];
+  const lk = k.shape[k.rank - 2]!;
+  const batchShape = q.shape.slice(0, -2);
+  const strides = mask ? maskStrides(mask, [...batchShape, lq, lk]) : [];
+  const params: AttentionParams = {
+    batchShape, Lq: lq, Lk: lk, D: d, scale, causal, mask: mask !== null,
+    maskBatchStrides: mask ? strides.slice(0, -2) : batchShape.map(() => 0),
+    maskRowStride: mask ? strides[strides.length - 2]! : 0,
+    maskColStride: mask ? strides[strides.length - 1]! : 0,
+    rows: 32,
+  };
+  const out = output('scaledDotProductAttention', q, [...batchShape, lq, d]);
+  launch(attentionKernel, params, mask ? [q, k, v, mask, out] : [q, k, v, out], out);
+  const inputs = mask ? [q, k, v, mask] : [q, k, v];
+  const maskShape = mask?.shape ?? [];
+  return record('scaledDotProductAttention', out, inputs, inputs, (dOut, saved, needs) => {
+    const [sq, sk, sv, sm] = saved as [Tensor, Tensor, Tensor, Tensor | undefined];
+    const p = probabilities(sq, sk, sm ?? null, scale, causal);
+    const dV = needs[2] ? matmul(p, dOut, { transA: true }) : null;
+    if (!needs[0] && !needs[1] && !needs[3]) return [null, null, dV];
+    // Softmax backward: dS = P * (dP - sum(dP * P)) with dP = dOut·vᵀ (masked entries have P = 0).
+    const dP = matmul(dOut, sv, { transB: true });
+    const dS = mul(p, sub(dP, sum(mul(dP, p), -1, { keepDims: true })));
+    const dQ = needs[0] ? matmul(dS, sk, { alpha: scale }) : null;
+    const dK = needs[1] ? matmul(dS, sq, { transA: true, alpha: scale }) : null;
+    const grads = [dQ, dK, dV];
+    if (sm) grads.push(needs[3] ? sumToShape(dS, maskShape) : null);
+    return grads;
   });
 }
 

@@ -9,9 +9,12 @@
  * dB is the sum of dOut over N, H, W (the reduce kernel).
  */
 import { type Conv2dParams, type Conv2dVariant, conv2dKernel } from '../../kernels/conv2d/conv2d.js';
+import { conv2dGemmKernel } from '../../kernels/conv2d/conv2d-gemm.js';
+import { type CopyParams, copyKernel } from '../../kernels/copy/copy.js';
 import { record } from '../autograd.js';
-import { formatShape } from '../shape.js';
+import { contiguousStrides, formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
+import { matmulRaw, useSubgroupKernels } from './matmul.js';
 import { sum } from './reduce.js';
 import { deviceOf, expectDtype, expectRank, launch, output } from './run.js';
 
@@ -70,6 +73,41 @@ function convRaw(variant: Conv2dVariant, geom: Geometry, inputs: Tensor[], shape
   return out;
 }
 
+/** A contiguous copy of `x` with its axes reordered (out.shape[i] = x.shape[axes[i]]); no autograd. */
+function permuteCopy(x: Tensor, axes: readonly number[]): Tensor {
+  const shape = axes.map((a) => x.shape[a]!);
+  const out = output('permute', x, shape);
+  const strides = contiguousStrides(x.shape);
+  const params: CopyParams = {
+    shape,
+    srcShape: shape,
+    srcStrides: axes.map((a) => strides[a]!),
+    srcStep: shape.map(() => 1),
+    srcOffset: 0,
+    dstStrides: contiguousStrides(shape),
+    dstOffset: 0,
+  };
+  launch(copyKernel, params, [x, out], out);
+  return out;
+}
+
+/**
+ * conv2d forward (no autograd). Ungrouped convolutions on adapters with 8-wide subgroups run as an
+ * implicit GEMM (kernels/conv2d/conv2d-gemm.ts) over the weight permuted to [kH, kW, Cin, Cout];
+ * everything else runs the direct gather kernel.
+ */
+function conv2dForward(geom: Geometry, inputs: Tensor[], shape: readonly number[]): Tensor {
+  const [x, weight] = inputs as [Tensor, Tensor];
+  if (geom.groups !== 1 || !useSubgroupKernels(x.device)) return convRaw('forward', geom, inputs, shape);
+  const out = output('conv2d', x, shape);
+  if (out.size === 0) return out;
+  const wt = permuteCopy(weight, [2, 3, 1, 0]);
+  const bias = inputs.length === 3;
+  launch(conv2dGemmKernel, { ...geom, bias }, bias ? [x, wt, inputs[2]!, out] : [x, wt, out], out);
+  wt.dispose();
+  return out;
+}
+
 /**
  * 2-D convolution: x [N, Cin, H, W], weight [Cout, Cin/groups, kH, kW], bias [Cout] -> out
  * [N, Cout, Ho, Wo] with Ho = floor((H + 2*pad - dilation*(kH-1) - 1) / stride) + 1.
@@ -100,7 +138,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
     kernel: [kH, kW], stride, padding, dilation,
   };
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  const out = convRaw('forward', geom, inputs, [n, cOut, hOut, wOut]);
+  const out = conv2dForward(geom, inputs, [n, cOut, hOut, wOut]);
   const xShape = x.shape;
   const wShape = weight.shape;
   return record(op, out, inputs, [x, weight], (dOut, [sx, sw], needs) => [
@@ -108,6 +146,50 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
     needs[1] ? convRaw('weight', geom, [sx!, dOut], wShape) : null,
     needs[2] ? sum(dOut, [0, 2, 3]) : null,
   ]);
+}
+
+/**
+ * Transposed conv whose windows do not overlap (stride == kernel, no padding, dilation 1, no output
+ * padding, groups 1; the CLIPSeg heads): every output pixel gets exactly one tap, so per image
+ *   out[co, py*kH + ky, px*kW + kx] = bias[co] + sum_ci x[ci, py, px] * w[ci, co, ky, kx],
+ * one product xᵀ [H*W, Cin] · w [Cin, Cout*kH*kW] (bias expanded along the columns) whose `scatter`
+ * epilogue writes element (py*W + px, (co*kH + ky)*kW + kx) straight to its interleaved place.
+ */
+function isNonOverlapping(geom: Geometry, outputPadding: readonly number[]): boolean {
+  return (
+    geom.groups === 1 &&
+    geom.stride[0] === geom.kernel[0] && geom.stride[1] === geom.kernel[1] &&
+    geom.padding[0] === 0 && geom.padding[1] === 0 &&
+    geom.dilation[0] === 1 && geom.dilation[1] === 1 &&
+    outputPadding[0] === 0 && outputPadding[1] === 0
+  );
+}
+
+function convTransposeNonOverlapping(geom: Geometry, inputs: Tensor[], shape: readonly number[]): Tensor {
+  const [x, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
+  const n = geom.batch;
+  const [cIn, h, w] = geom.b;
+  const cOut = geom.a[0];
+  const [kH, kW] = geom.kernel;
+  const taps = kH * kW;
+  const cols = cOut * taps;
+  let wideBias: Tensor | null = null;
+  if (bias) {
+    // bias[co] repeated for each of the co's kH*kW columns: a copy reading with stride 0.
+    wideBias = output('convTranspose2d', bias, [cols]);
+    launch(copyKernel, {
+      shape: [cOut, taps], srcShape: [cOut, taps], srcStrides: [1, 0], srcStep: [1, 1], srcOffset: 0,
+      dstStrides: [taps, 1], dstOffset: 0,
+    }, [bias, wideBias], wideBias);
+  }
+  // Row p = py*W + px and column j = (co*kH + ky)*kW + kx land on out[co, py*kH + ky, px*kW + kx].
+  const out = matmulRaw(x, weight, {
+    transA: true, transB: false, M: h * w, N: cols, K: cIn,
+    batchShape: [n], aBatchStrides: [cIn * h * w], bBatchStrides: [0],
+    scatter: { R0: w, S1: kH * w * kW, S0: kW, C1: kH, C0: kW, T2: h * kH * w * kW, T1: w * kW, T0: 1 },
+  }, shape, wideBias);
+  wideBias?.dispose();
+  return out;
 }
 
 /**
@@ -151,7 +233,9 @@ export function convTranspose2d(x: Tensor, weight: Tensor, bias?: Tensor | null,
     kernel: [kH, kW], stride, padding, dilation,
   };
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  const out = convRaw('transposed', geom, inputs, [n, cOut, hOut, wOut]);
+  const out = isNonOverlapping(geom, outputPadding)
+    ? convTransposeNonOverlapping(geom, inputs, [n, cOut, hOut, wOut])
+    : convRaw('transposed', geom, inputs, [n, cOut, hOut, wOut]);
   const xShape = x.shape;
   const wShape = weight.shape;
   return record(op, out, inputs, [x, weight], (dOut, [sx, sw], needs) => [

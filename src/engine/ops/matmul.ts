@@ -12,7 +12,9 @@
  * M ([B, T, K]·[K, N] is one [B*T, K]·[K, N] product), so dB needs no batch reduction afterwards.
  */
 import { type MatmulParams, matmulKernel } from '../../kernels/matmul/matmul.js';
+import { SUBGROUP, matmulSgKernel } from '../../kernels/matmul/matmul-sg.js';
 import { record } from '../autograd.js';
+import type { Device } from '../device/device.js';
 import { scope } from '../scope.js';
 import { broadcastShapes, broadcastStrides, formatShape, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -28,6 +30,35 @@ export interface MatmulOptions {
   /** Scales the product: alpha * a·b (attention folds 1/sqrt(D) in here). Default 1. */
   alpha?: number;
 }
+
+/**
+ * Which kernel variants the ops may use. 'auto' picks per device: the subgroup variants where the
+ * adapter has `subgroups` with exactly 8 invocations per subgroup (lavapipe), the register-tiled
+ * ones otherwise. 'portable' always uses the variants without subgroups (tests use it to cover
+ * both paths on one device).
+ */
+export const kernelVariants: { mode: 'auto' | 'portable' } = { mode: 'auto' };
+
+const subgroupCache = new WeakMap<object, boolean>();
+
+/**
+ * True when `device` runs the subgroup kernel variants: a WebGPU device with the `subgroups`
+ * feature whose subgroups are always exactly SUBGROUP (8) invocations.
+ */
+export function useSubgroupKernels(device: Device): boolean {
+  if (kernelVariants.mode !== 'auto' || device.kind !== 'webgpu') return false;
+  let hit = subgroupCache.get(device);
+  if (hit === undefined) {
+    const gpu = (device as unknown as { gpu?: GPUDevice }).gpu;
+    const info = (gpu as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } })?.adapterInfo;
+    hit = !!gpu?.features.has('subgroups') && info?.subgroupMinSize === SUBGROUP && info?.subgroupMaxSize === SUBGROUP;
+    subgroupCache.set(device, hit);
+  }
+  return hit;
+}
+
+/** Output rows per workgroup of the subgroup matmul (24: best of 16/24/32 at the CLIP shapes). */
+const SG_ROWS = 24;
 
 /** Geometry of one product C = op(A)·op(B) in kernel terms. */
 interface Plan {
@@ -53,7 +84,7 @@ interface Operand {
 function product(
   a: Operand,
   b: Operand,
-  geo: { M: number; N: number; K: number; batchShape: readonly number[] },
+  geo: { M: number; N: number; K: number; batchShape: readonly number[]; scatter?: MatmulParams['scatter'] },
   outShape: readonly number[],
   alpha: number,
   bias: Tensor | null = null,
@@ -73,9 +104,23 @@ function product(
     // 8x8 outputs per thread ran 1.2-1.8x faster than 4x4 on lavapipe at the CLIP shapes; small
     // products keep 4x4 so that they still spread over several workgroups.
     tile: geo.M >= 64 && geo.N >= 64 ? 8 : 4,
+    ...(geo.scatter ? { scatter: geo.scatter } : {}),
   };
-  launch(matmulKernel, params, bias ? [a.t, b.t, bias, out] : [a.t, b.t, out], out);
+  const tensors = bias ? [a.t, b.t, bias, out] : [a.t, b.t, out];
+  // K = 0 binds zero-size operands (4-byte buffers), too small for the subgroup kernel's vec4 views.
+  if (geo.K > 0 && useSubgroupKernels(a.t.device)) launch(matmulSgKernel, { ...params, rows: SG_ROWS }, tensors, out);
+  else launch(matmulKernel, params, tensors, out);
   return out;
+}
+
+/** Kernel geometry of one product, for ops in other files (conv, attention). */
+export type MatmulGeometry = Omit<MatmulParams, 'bias' | 'tile'>;
+
+/** One product alpha * op(a)·op(b) (+ bias[n]) with explicit kernel geometry into a new tensor (no autograd). */
+export function matmulRaw(a: Tensor, b: Tensor, geo: MatmulGeometry, outShape: readonly number[], bias: Tensor | null = null): Tensor {
+  const A: Operand = { t: a, trans: geo.transA, batchStrides: geo.aBatchStrides };
+  const B: Operand = { t: b, trans: geo.transB, batchStrides: geo.bBatchStrides };
+  return product(A, B, geo, outShape, geo.alpha ?? 1, bias);
 }
 
 function describe(aShape: readonly number[], bShape: readonly number[], transA: boolean, transB: boolean): string {

@@ -1,6 +1,6 @@
 /** CPU reference for the matmul family: the same addressing, a plain triple loop (float64 sums). */
 import type { HostArray } from '../kernel-spec.js';
-import { type MatmulParams, matmulBatchCount } from './matmul.js';
+import { type MatmulParams, matmulBatchCount, matmulOutOffset } from './matmul.js';
 
 export function matmulReference(p: MatmulParams, buffers: HostArray[]): void {
   const a = buffers[0]!;
@@ -36,7 +36,7 @@ export function matmulReference(p: MatmulParams, buffers: HostArray[]): void {
           ai += aStep;
           bi += bStep;
         }
-        out[base + m * N + n] = Math.fround(alpha * acc) + (bias ? bias[n]! : 0);
+        out[base + matmulOutOffset(p, m, n)] = Math.fround(alpha * acc) + (bias ? bias[n]! : 0);
       }
     }
   }

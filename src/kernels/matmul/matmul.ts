@@ -9,10 +9,15 @@
  * out is contiguous [batch.., M, N]. For output batch index t (row-major over batchShape) the
  * operand offsets are aOff = sum_d coord_d * aBatchStrides_d (stride 0 = broadcast dim), same for b.
  * bias (variant `bias`) is one f32 per column n, added after the alpha scaling.
+ * Variant `scatter` (MatmulScatter): element (m, n) of batch t goes to
+ *   out[t*M*N + (m / R0)*S1 + (m % R0)*S0 + (n / (C1*C0))*T2 + ((n / C0) % C1)*T1 + (n % C0)*T0]
+ * instead of out[t*M*N + m*N + n]: a separable 2+3-level reindexing that lets a product write an
+ * interleaved layout directly (the non-overlapping transposed conv writes [co, py, ky, px, kx]).
  *
  * Bindings: a read f32, b read f32, (bias read f32), out read_write f32. Uniform `Params`:
  *   M, N, K, batchRank, tilesM, tilesN, nWorkgroups: u32, alpha: f32,
- *   batchShape, aBatchStrides, bBatchStrides: array<vec4<u32>, 2> (batch rank <= MAX_RANK = 8).
+ *   batchShape, aBatchStrides, bBatchStrides: array<vec4<u32>, 2> (batch rank <= MAX_RANK = 8),
+ *   then (scatter only) sc0 = (R0, S1, S0, C1), sc1 = (C0, T2, T1, T0): vec4<u32>.
  * Geometry: each thread computes a TxT block of outputs (T = 4 or 8, `tile`) from registers only;
  * a workgroup of 8x8 threads covers an 8T x 8T output tile. No workgroup memory: on lavapipe, shared
  * tiles with barriers cost about 2x. Rows/cols past the edge load a clamped (valid) address and
@@ -20,9 +25,9 @@
  * Dispatch: batchCount * tilesM * tilesN workgroups, 1-D (the device folds counts over 65535 into
  * 2-D; the kernel decodes (batch, tileM, tileN) from the linear workgroup index).
  * Limits: element offsets are u32 (tensors below 2^32 elements). K = 0 writes bias (or zeros).
- * Key: `matmul:f32:<nn|nt|tn|tt>:<bias|plain>:t<T>x<T>:wg8x8`.
+ * Key: `matmul:f32:<nn|nt|tn|tt>:<bias|plain>[:scatter]:t<T>x<T>:wg8x8`.
  */
-import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
+import { type KernelSpec, type UniformWord, ceilDiv } from '../kernel-spec.js';
 import { MAX_RANK, f32, linearIndexFn, rankWords, storageDecls, u32, uniformDecl } from '../wgsl.js';
 import { matmulReference } from './matmul.ref.js';
 
@@ -45,6 +50,61 @@ export interface MatmulParams {
   alpha?: number;
   /** Outputs per thread along M and N (4x4 or 8x8); part of the key. Default 4. */
   tile?: 4 | 8;
+  /** Write element (m, n) through this reindexing (see the file head); part of the key. */
+  scatter?: MatmulScatter;
+}
+
+/** out offset of (m, n) = (m / R0)*S1 + (m % R0)*S0 + (n / (C1*C0))*T2 + ((n / C0) % C1)*T1 + (n % C0)*T0. */
+export interface MatmulScatter {
+  R0: number;
+  S1: number;
+  S0: number;
+  C1: number;
+  C0: number;
+  T2: number;
+  T1: number;
+  T0: number;
+}
+
+/** Offset of output element (m, n) within its batch matrix. */
+export function matmulOutOffset(p: MatmulParams, m: number, n: number): number {
+  const s = p.scatter;
+  if (!s) return m * p.N + n;
+  return (
+    Math.floor(m / s.R0) * s.S1 + (m % s.R0) * s.S0 +
+    Math.floor(n / (s.C1 * s.C0)) * s.T2 + (Math.floor(n / s.C0) % s.C1) * s.T1 + (n % s.C0) * s.T0
+  );
+}
+
+/** Uniform words of the scatter variant (after the batch arrays). */
+export function matmulScatterWords(p: MatmulParams): UniformWord[] {
+  const s = p.scatter;
+  return s ? [s.R0, s.S1, s.S0, s.C1, s.C0, s.T2, s.T1, s.T0].map(u32) : [];
+}
+
+/** Params struct shared by the matmul kernels. */
+export function matmulParamsStruct(p: MatmulParams): string {
+  return `
+struct Params {
+  M: u32, N: u32, K: u32, batchRank: u32,
+  tilesM: u32, tilesN: u32, nWorkgroups: u32, alpha: f32,
+  batchShape: array<vec4<u32>, ${MAX_RANK / 4}>,
+  aBatchStrides: array<vec4<u32>, ${MAX_RANK / 4}>,
+  bBatchStrides: array<vec4<u32>, ${MAX_RANK / 4}>,${p.scatter ? '\n  sc0: vec4<u32>,\n  sc1: vec4<u32>,' : ''}
+}
+
+fn outOffset(row: u32, col: u32) -> u32 {
+${p.scatter
+    ? `  let colHi = col / u.sc1.x;
+  return (row / u.sc0.x) * u.sc0.y + (row % u.sc0.x) * u.sc0.z +
+         (colHi / u.sc0.w) * u.sc1.y + (colHi % u.sc0.w) * u.sc1.z + (col % u.sc1.x) * u.sc1.w;`
+    : '  return row * u.N + col;'}
+}`;
+}
+
+/** Key part naming the bias and output layout. */
+export function matmulEpilogueTag(p: MatmulParams): string {
+  return `${p.bias ? 'bias' : 'plain'}${p.scatter ? ':scatter' : ''}`;
 }
 
 const WG_X = 8; // threads along N
@@ -67,7 +127,7 @@ const transTag = (p: MatmulParams): string => `${p.transA ? 't' : 'n'}${p.transB
 
 export const matmulKernel: KernelSpec<MatmulParams> = {
   name: 'matmul',
-  key: (p) => `matmul:f32:${transTag(p)}:${p.bias ? 'bias' : 'plain'}:t${tileOf(p)}x${tileOf(p)}:wg${WG_X}x${WG_Y}`,
+  key: (p) => `matmul:f32:${transTag(p)}:${matmulEpilogueTag(p)}:t${tileOf(p)}x${tileOf(p)}:wg${WG_X}x${WG_Y}`,
   bindings: (p) => [
     { name: 'a', access: 'read', type: 'f32' },
     { name: 'b', access: 'read', type: 'f32' },
@@ -80,6 +140,7 @@ export const matmulKernel: KernelSpec<MatmulParams> = {
       u32(p.M), u32(p.N), u32(p.K), u32(p.batchShape.length),
       u32(t.tilesM), u32(t.tilesN), u32(t.total), f32(p.alpha ?? 1),
       ...rankWords(p.batchShape), ...rankWords(p.aBatchStrides), ...rankWords(p.bBatchStrides),
+      ...matmulScatterWords(p),
     ];
   },
   workgroupSize: () => WG_X * WG_Y,
@@ -96,13 +157,7 @@ export const matmulKernel: KernelSpec<MatmulParams> = {
     const Q = T / 4;
     const biasTerm = p.bias ? ' + bias[col]' : '';
     return /* wgsl */ `
-struct Params {
-  M: u32, N: u32, K: u32, batchRank: u32,
-  tilesM: u32, tilesN: u32, nWorkgroups: u32, alpha: f32,
-  batchShape: array<vec4<u32>, ${MAX_RANK / 4}>,
-  aBatchStrides: array<vec4<u32>, ${MAX_RANK / 4}>,
-  bBatchStrides: array<vec4<u32>, ${MAX_RANK / 4}>,
-}
+${matmulParamsStruct(p)}
 ${storageDecls(bindings)}
 ${uniformDecl(bindings.length)}
 ${linearIndexFn}
@@ -112,7 +167,7 @@ fn storeRow(base: u32, row: u32, col0: u32, v: vec4<f32>) {
   for (var j = 0u; j < 4u; j++) {
     let col = col0 + j;
     if (col < u.N) {
-      out[base + row * u.N + col] = u.alpha * v[j]${biasTerm};
+      out[base + outOffset(row, col)] = u.alpha * v[j]${biasTerm};
     }
   }
 }

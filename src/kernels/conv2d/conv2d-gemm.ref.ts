@@ -1,0 +1,40 @@
+/**
+ * CPU reference for the implicit-GEMM conv2d (conv2d-gemm.ts): the same bindings (x, wt laid out
+ * [kH, kW, Cin, Cout], optional bias, out), float64 sums rounded once on store.
+ */
+import type { HostArray } from '../kernel-spec.js';
+import type { Conv2dGemmParams } from './conv2d-gemm.js';
+
+export function conv2dGemmReference(p: Conv2dGemmParams, buffers: HostArray[]): void {
+  const [x, wt] = buffers as [HostArray, HostArray];
+  const bias = p.bias ? buffers[2]! : null;
+  const out = buffers[buffers.length - 1]!;
+  const [cin, h, w] = p.a;
+  const [cout, ho, wo] = p.b;
+  const [kH, kW] = p.kernel;
+  const [sH, sW] = p.stride;
+  const [pH, pW] = p.padding;
+  const [dH, dW] = p.dilation;
+  for (let n = 0; n < p.batch; n++) {
+    for (let co = 0; co < cout; co++) {
+      for (let oy = 0; oy < ho; oy++) {
+        for (let ox = 0; ox < wo; ox++) {
+          let acc = 0;
+          for (let kh = 0; kh < kH; kh++) {
+            const iy = oy * sH - pH + kh * dH;
+            if (iy < 0 || iy >= h) continue;
+            for (let kw = 0; kw < kW; kw++) {
+              const ix = ox * sW - pW + kw * dW;
+              if (ix < 0 || ix >= w) continue;
+              const tapRow = (kh * kW + kw) * cin;
+              for (let ci = 0; ci < cin; ci++) {
+                acc += x[((n * cin + ci) * h + iy) * w + ix]! * wt[(tapRow + ci) * cout + co]!;
+              }
+            }
+          }
+          out[((n * cout + co) * ho + oy) * wo + ox] = acc + (bias ? bias[co]! : 0);
+        }
+      }
+    }
+  }
+}

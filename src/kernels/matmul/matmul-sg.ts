@@ -1,0 +1,245 @@
+/**
+ * Matmul, subgroup variant: the same product as matmul.ts (out = alpha * op(A)·op(B) (+ bias),
+ * batched with broadcast batch dims, same MatmulParams and CPU reference) for adapters whose
+ * subgroups have exactly 8 invocations (lavapipe with AVX2 / 256-bit vectors).
+ *
+ * Why: on lavapipe every storage load runs a per-invocation loop (lane mask test, descriptor and
+ * bounds check, scalar load, insert) of about 15 instructions per lane; an 8x8 register tile
+ * spends ~75% of its time there. Here one workgroup is one subgroup of 8 lanes and A is loaded
+ * cooperatively: each load gives 8 *different* A values (one per lane) that subgroupBroadcast with
+ * a constant lane then hands to every lane (an extract + splat). Each A element costs about 1/7
+ * of a per-lane load. Each lane owns 4 consecutive output columns and loads B for them as vec4
+ * where the layout allows it. No workgroup memory, no barriers.
+ *
+ * Geometry: a workgroup (= one subgroup of 8) computes a ROWS x 32 output tile; lane l owns rows
+ * m0 .. m0+ROWS-1 and columns n0 + 4l .. n0 + 4l + 3 (ROWS x 4 accumulators). K advances in chunks
+ * of 4. A chunk's ROWS x 4 block of A takes ROWS/2 cooperative loads:
+ *   A not transposed (k contiguous): load q: lane l reads row 2q + l/4, k = k0 + l%4;
+ *                                     A(2q + t, kk) = subgroupBroadcast(v_q, 4t + kk).
+ *   A transposed (m contiguous):     load (g, kk): lane l reads row 8g + l, k = k0 + kk;
+ *                                     A(8g + t, kk) = subgroupBroadcast(v_g_kk, t).
+ * B per lane, per chunk: `vecB` (B not transposed and N % 4 == 0, or B transposed and K % 4 == 0)
+ * loads 4 vec4 (4 rows of 4 columns, or 4 columns of 4 k); otherwise 16 scalar loads.
+ * Rows/columns past the edge read clamped (valid) addresses and are not stored; A values for
+ * k >= K are zeroed, so K needs no multiple of 4.
+ *
+ * Bindings: a read f32, b read f32 (vec4<f32> when vecB), (bias read f32), out read_write f32.
+ * Uniform `Params`: as matmul.ts (tilesM / tilesN count ROWS x 32 tiles).
+ * Dispatch: batchCount * tilesM * tilesN workgroups of 8, 1-D (folded past 65535 by the device).
+ * Requires the `subgroups` feature and subgroupMinSize == subgroupMaxSize == 8 (the op checks):
+ * correctness relies on one workgroup being exactly one subgroup.
+ * Key: `matmul:f32:<nn|nt|tn|tt>:<bias|plain>[:scatter]:sg8:r<ROWS>x<COLS>:a<v4|s>:b<v4|s>`.
+ * The `scatter` output reindexing is matmul.ts's.
+ */
+import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
+import { f32, linearIndexFn, rankWords, u32, uniformDecl } from '../wgsl.js';
+import {
+  type MatmulParams, matmulBatchCount, matmulEpilogueTag, matmulKernel, matmulParamsStruct, matmulScatterWords,
+} from './matmul.js';
+import { matmulReference } from './matmul.ref.js';
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** Lanes per workgroup (= the subgroup size this variant needs). */
+export const SUBGROUP = 8;
+const COLS = 4 * SUBGROUP;
+const XYZW = 'xyzw';
+
+export interface MatmulSgParams extends MatmulParams {
+  /** Output rows per workgroup (multiple of 8). Default 16. */
+  rows?: number;
+  /** Groups of 4 columns per lane (1 or 2): a workgroup covers 32 * groups columns. Default 1. */
+  groups?: number;
+}
+
+const rowsOf = (p: MatmulSgParams): number => p.rows ?? 16;
+const groupsOf = (p: MatmulSgParams): number => p.groups ?? 1;
+
+/** Whether B can be read as vec4 (a bounded layout fact, part of the key). */
+export function matmulSgVecB(p: MatmulParams): boolean {
+  return p.transB ? p.K % 4 === 0 : p.N % 4 === 0;
+}
+
+/** Whether A's cooperative loads can be vec4 (4 k of 8 rows, or 4 rows of 32 for one k). */
+export function matmulSgVecA(p: MatmulSgParams): boolean {
+  return p.transA ? p.M % 4 === 0 && rowsOf(p) % 32 === 0 : p.K % 4 === 0;
+}
+
+function tiles(p: MatmulSgParams): { tilesM: number; tilesN: number; total: number } {
+  const tilesM = ceilDiv(p.M, rowsOf(p));
+  const tilesN = ceilDiv(p.N, COLS * groupsOf(p));
+  return { tilesM, tilesN, total: matmulBatchCount(p) * tilesM * tilesN };
+}
+
+const transTag = (p: MatmulParams): string => `${p.transA ? 't' : 'n'}${p.transB ? 't' : 'n'}`;
+
+/** Cooperative A loads of one chunk and the expression for A(r, kk). */
+function aSource(p: MatmulSgParams, vecA: boolean): { loads: string[]; at: (r: number, kk: number) => string } {
+  const R = rowsOf(p);
+  const loads: string[] = [];
+  if (!p.transA && vecA) {
+    // Lane l reads row 8g + l, k0 .. k0 + 3 (K % 4 == 0: no k tail).
+    for (const g of range(R / 8)) loads.push(`    let av${g} = a[(aRow${g} + k0) / 4u];`);
+    return { loads, at: (r, kk) => `subgroupBroadcast(av${r >> 3}.${XYZW[kk]}, ${r & 7}u)` };
+  }
+  if (!p.transA) {
+    // Lane l reads row 2q + l/4 at k = k0 + l%4.
+    for (const q of range(R / 2)) loads.push(`    let av${q} = select(0.0, a[aRow${q} + min(kA, u.K - 1u)], kA < u.K);`);
+    return { loads, at: (r, kk) => `subgroupBroadcast(av${r >> 1}, ${(r & 1) * 4 + kk}u)` };
+  }
+  if (vecA) {
+    // Lane l reads rows 32g + 4l .. 32g + 4l + 3 at k = k0 + kk (M % 4 == 0).
+    for (const g of range(R / 32)) {
+      for (const kk of range(4)) {
+        loads.push(`    let av${g}_${kk} = select(vec4<f32>(0.0), a[(aOff + min(k0 + ${kk}u, u.K - 1u) * u.M + aCol${g}) / 4u], k0 + ${kk}u < u.K);`);
+      }
+    }
+    return { loads, at: (r, kk) => `subgroupBroadcast(av${r >> 5}_${kk}.${XYZW[r & 3]}, ${(r >> 2) & 7}u)` };
+  }
+  // Lane l reads row 8g + l at k = k0 + kk.
+  for (const g of range(R / 8)) {
+    for (const kk of range(4)) {
+      loads.push(`    let av${g}_${kk} = select(0.0, a[aOff + min(k0 + ${kk}u, u.K - 1u) * u.M + aCol${g}], k0 + ${kk}u < u.K);`);
+    }
+  }
+  return { loads, at: (r, kk) => `subgroupBroadcast(av${r >> 3}_${kk}, ${r & 7}u)` };
+}
+
+/** Per-lane B loads of one chunk and the vec4 of the lane's column group q at k = k0 + kk. */
+function bSource(p: MatmulSgParams, vecB: boolean): { loads: string[]; row: (kk: number, q: number) => string } {
+  const loads: string[] = [];
+  const Q = groupsOf(p);
+  if (!p.transB) {
+    for (const kk of range(4)) {
+      const row = `bOff + min(k0 + ${kk}u, u.K - 1u) * u.N`;
+      for (const q of range(Q)) {
+        loads.push(vecB
+          ? `    let bv${kk}_${q} = b[(${row} + bCol${q}) / 4u];`
+          : `    let bv${kk}_${q} = vec4<f32>(${range(4).map((c) => `b[${row} + bCol${q}_${c}]`).join(', ')});`);
+      }
+    }
+    return { loads, row: (kk, q) => `bv${kk}_${q}` };
+  }
+  for (const q of range(Q)) {
+    for (const c of range(4)) {
+      loads.push(vecB
+        ? `    let bc${q}_${c} = b[(bCol${q}_${c} + k0) / 4u];`
+        : `    let bc${q}_${c} = vec4<f32>(${range(4).map((kk) => `b[bCol${q}_${c} + min(k0 + ${kk}u, u.K - 1u)]`).join(', ')});`);
+    }
+  }
+  return { loads, row: (kk, q) => `vec4<f32>(${range(4).map((c) => `bc${q}_${c}.${XYZW[kk]}`).join(', ')})` };
+}
+
+export const matmulSgKernel: KernelSpec<MatmulSgParams> = {
+  name: 'matmul',
+  key: (p) =>
+    `matmul:f32:${transTag(p)}:${matmulEpilogueTag(p)}:sg${SUBGROUP}:r${rowsOf(p)}x${COLS * groupsOf(p)}:` +
+    `a${matmulSgVecA(p) ? 'v4' : 's'}:b${matmulSgVecB(p) ? 'v4' : 's'}`,
+  bindings: (p) => matmulKernel.bindings(p),
+  uniforms: (p) => {
+    const t = tiles(p);
+    return [
+      u32(p.M), u32(p.N), u32(p.K), u32(p.batchShape.length),
+      u32(t.tilesM), u32(t.tilesN), u32(t.total), f32(p.alpha ?? 1),
+      ...rankWords(p.batchShape), ...rankWords(p.aBatchStrides), ...rankWords(p.bBatchStrides),
+      ...matmulScatterWords(p),
+    ];
+  },
+  workgroupSize: () => SUBGROUP,
+  dispatch: (p) => tiles(p).total,
+  source: (p) => {
+    const R = rowsOf(p);
+    const Q = groupsOf(p);
+    if (R % 8 !== 0 || R < 8) throw new Error(`matmul sg: rows ${R} must be a positive multiple of 8`);
+    if (Q !== 1 && Q !== 2) throw new Error(`matmul sg: groups ${Q} must be 1 or 2`);
+    const vecA = matmulSgVecA(p);
+    const vecB = matmulSgVecB(p);
+    const A = aSource(p, vecA);
+    const B = bSource(p, vecB);
+    const setup: string[] = [];
+    if (!p.transA && vecA) {
+      for (const g of range(R / 8)) setup.push(`  let aRow${g} = aOff + min(m0 + ${8 * g}u + lane, u.M - 1u) * u.K;`);
+    } else if (!p.transA) {
+      for (const q of range(R / 2)) setup.push(`  let aRow${q} = aOff + min(m0 + ${2 * q}u + lane / 4u, u.M - 1u) * u.K;`);
+    } else if (vecA) {
+      // M % 4 == 0: a group of 4 rows is all in range or all out of range.
+      for (const g of range(R / 32)) setup.push(`  let aCol${g} = min(m0 + ${32 * g}u + lane * 4u, u.M - 4u);`);
+    } else {
+      for (const g of range(R / 8)) setup.push(`  let aCol${g} = min(m0 + ${8 * g}u + lane, u.M - 1u);`);
+    }
+    for (const q of range(Q)) {
+      const n = `n0 + ${COLS * q}u`;
+      if (!p.transB && vecB) setup.push(`  let bCol${q} = min(${n}, u.N - 4u);`);
+      else if (!p.transB) for (const c of range(4)) setup.push(`  let bCol${q}_${c} = min(${n} + ${c}u, u.N - 1u);`);
+      else for (const c of range(4)) setup.push(`  let bCol${q}_${c} = bOff + min(${n} + ${c}u, u.N - 1u) * u.K;`);
+    }
+    // One chunk's 4 products per row summed into a fresh temporary first: inside lavapipe's
+    // masked loops every update of a loop-carried accumulator costs a blend (and a spill reload
+    // and store when it lives in memory), so each accumulator is touched once per chunk.
+    const fmas: string[] = [];
+    for (const kk of range(4)) for (const q of range(Q)) fmas.push(`    let brow${kk}_${q} = ${B.row(kk, q)};`);
+    for (const r of range(R)) {
+      for (const kk of range(4)) fmas.push(`    let a${r}_${kk} = ${A.at(r, kk)};`);
+      for (const q of range(Q)) {
+        const terms = range(4).map((kk) => `a${r}_${kk} * brow${kk}_${q}`);
+        fmas.push(`    acc${r}_${q} += ${terms.join(' + ')};`);
+      }
+    }
+    const bias = p.bias ? ' + bias[col]' : '';
+    const bindings = matmulKernel.bindings(p);
+    const decl = (i: number, name: string, type: string, access: string) =>
+      `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${type}>;`;
+    return /* wgsl */ `
+enable subgroups;
+${matmulParamsStruct(p)}
+${decl(0, 'a', vecA ? 'vec4<f32>' : 'f32', 'read')}
+${decl(1, 'b', vecB ? 'vec4<f32>' : 'f32', 'read')}
+${p.bias ? decl(2, 'bias', 'f32', 'read') : ''}
+${decl(bindings.length - 1, 'out', 'f32', 'read_write')}
+${uniformDecl(bindings.length)}
+${linearIndexFn}
+
+@compute @workgroup_size(${SUBGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(subgroup_invocation_id) lane: u32) {
+  // The workgroup index is uniform, so this early return keeps the subgroup whole.
+  let w = linearWorkgroupIndex(wid, nwg);
+  if (w >= u.nWorkgroups) { return; }
+  let tilesPerBatch = u.tilesM * u.tilesN;
+  let batch = w / tilesPerBatch;
+  let t = w % tilesPerBatch;
+  let m0 = (t / u.tilesN) * ${R}u;
+  let n0 = (t % u.tilesN) * ${COLS * Q}u + lane * 4u;
+
+  var aOff = 0u;
+  var bOff = 0u;
+  var rem = batch;
+  for (var d = i32(u.batchRank) - 1; d >= 0; d--) {
+    let du = u32(d);
+    let extent = u.batchShape[du / 4u][du % 4u];
+    let coord = rem % extent;
+    rem = rem / extent;
+    aOff += coord * u.aBatchStrides[du / 4u][du % 4u];
+    bOff += coord * u.bBatchStrides[du / 4u][du % 4u];
+  }
+${setup.join('\n')}
+${range(R).flatMap((r) => range(Q).map((q) => `  var acc${r}_${q} = vec4<f32>(0.0);`)).join('\n')}
+  for (var k0 = 0u; k0 < u.K; k0 += 4u) {
+    let kA = k0 + lane % 4u;
+${A.loads.join('\n')}
+${B.loads.join('\n')}
+${fmas.join('\n')}
+  }
+
+  let base = batch * u.M * u.N;
+${range(R).map((r) => `  if (m0 + ${r}u < u.M) {
+${range(Q).map((q) => `    for (var j = 0u; j < 4u; j++) {
+      let col = n0 + ${COLS * q}u + j;
+      if (col < u.N) { out[base + outOffset(m0 + ${r}u, col)] = u.alpha * acc${r}_${q}[j]${bias}; }
+    }`).join('\n')}
+  }`).join('\n')}
+}
+`;
+  },
+  reference: matmulReference,
+};

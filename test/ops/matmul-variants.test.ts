@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import * as E from '../../src/engine/index.js';
+import { type MatmulParams, matmulKernel } from '../../src/kernels/matmul/matmul.js';
+import { type MatmulSgParams, matmulSgKernel, matmulSgVecA, matmulSgVecB } from '../../src/kernels/matmul/matmul-sg.js';
+import type { KernelSpec } from '../../src/kernels/kernel-spec.js';
+import { expectClose } from '../helpers/allclose.js';
+import { testDevices } from '../helpers/devices.js';
+import { randomNormal } from '../helpers/gradcheck.js';
+
+/**
+ * Every matmul kernel variant against an independent triple loop: odd sizes (not multiples of any
+ * tile), all four transposes, bias, alpha and broadcast batch strides. Subgroup variants run where
+ * the adapter has 8-wide subgroups (and always on the CPU device, which runs the shared reference).
+ */
+
+interface Case {
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+  bias: boolean;
+}
+
+/** out[t, m, n] = alpha * sum_k op(A)(m, k) op(B)(k, n) + bias[n] for batch [2, 3]: A varies along dim 0, B along dim 1. */
+function naive(c: Case, a: Float32Array, b: Float32Array, bias: Float32Array, alpha: number): Float32Array {
+  const { M, N, K } = c;
+  const out = new Float32Array(6 * M * N);
+  for (let t = 0; t < 6; t++) {
+    const aOff = Math.floor(t / 3) * M * K;
+    const bOff = (t % 3) * K * N;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) {
+          const av = a[aOff + (c.transA ? k * M + m : m * K + k)]!;
+          const bv = b[bOff + (c.transB ? n * K + k : k * N + n)]!;
+          s += av * bv;
+        }
+        out[(t * M + m) * N + n] = alpha * s + (c.bias ? bias[n]! : 0);
+      }
+    }
+  }
+  return out;
+}
+
+const TRANSPOSES = [[false, false], [false, true], [true, false], [true, true]] as const;
+
+function sgSupported(device: E.Device): boolean {
+  return device.kind === 'cpu' || E.useSubgroupKernels(device);
+}
+
+describe.each(await testDevices())('matmul kernel variants on %s', (_name, device) => {
+  async function check<P extends MatmulParams>(spec: KernelSpec<P>, c: Case, extra: Partial<P>): Promise<string> {
+    const a = randomNormal(2 * c.M * c.K, c.M + 7 * c.K);
+    const b = randomNormal(3 * c.K * c.N, c.N + 3);
+    const bias = randomNormal(c.N, 5);
+    const alpha = 1.5;
+    const params = {
+      ...c, alpha,
+      batchShape: [2, 3], aBatchStrides: [c.M * c.K, 0], bBatchStrides: [0, c.K * c.N],
+      ...extra,
+    } as unknown as P;
+    const inputs = [E.Tensor.fromArray(a, [2 * c.M * c.K], { device }), E.Tensor.fromArray(b, [3 * c.K * c.N], { device })];
+    if (c.bias) inputs.push(E.Tensor.fromArray(bias, [c.N], { device }));
+    const out = E.Tensor.empty([6 * c.M * c.N], 'f32', device);
+    device.run(spec, params, [...inputs, out].map((t) => t.storage));
+    const key = spec.key(params);
+    expectClose(await out.read(), naive(c, a, b, bias, alpha), 1e-5, 1e-4, key);
+    for (const t of [...inputs, out]) t.dispose();
+    return key;
+  }
+
+  it('register-tiled variants (4x4 and 8x8 outputs per thread)', async () => {
+    for (const tile of [4, 8] as const) {
+      for (const [transA, transB] of TRANSPOSES) {
+        await check(matmulKernel, { M: 29, N: 67, K: 13, transA, transB, bias: transA }, { tile });
+      }
+    }
+  });
+
+  it.skipIf(!sgSupported(device))('subgroup variants: scalar and vec4 loads, every transpose', async () => {
+    const keys = new Set<string>();
+    for (const [transA, transB] of TRANSPOSES) {
+      // Odd sizes: every operand read with scalar loads, K not a multiple of the 4-chunk.
+      keys.add(await check(matmulSgKernel, { M: 29, N: 37, K: 23, transA, transB, bias: false }, { rows: 24 }));
+      // K, N, M multiples of 4: vec4 loads of B (and of A where the layout allows), with bias.
+      keys.add(await check(matmulSgKernel, { M: 36, N: 44, K: 20, transA, transB, bias: true }, { rows: 24 }));
+    }
+    expect([...keys].some((k) => k.includes(':av4:bv4'))).toBe(true);
+    expect([...keys].some((k) => k.includes(':as:bs'))).toBe(true);
+  });
+
+  it.skipIf(!sgSupported(device))('subgroup variants: other tile shapes', async () => {
+    const shapes: [Case, Partial<MatmulSgParams>][] = [
+      [{ M: 13, N: 9, K: 7, transA: false, transB: false, bias: true }, { rows: 8 }],
+      [{ M: 21, N: 70, K: 12, transA: false, transB: true, bias: false }, { rows: 16 }],
+      // transA with M % 4 == 0 and 32 rows: vec4 cooperative loads along M.
+      [{ M: 40, N: 36, K: 9, transA: true, transB: false, bias: false }, { rows: 32 }],
+      [{ M: 33, N: 70, K: 17, transA: true, transB: true, bias: true }, { rows: 16, groups: 2 }],
+    ];
+    for (const [c, extra] of shapes) await check(matmulSgKernel, c, extra);
+    const p = { ...shapes[2]![0], ...shapes[2]![1], batchShape: [], aBatchStrides: [], bBatchStrides: [] };
+    expect(matmulSgVecA(p)).toBe(true);
+    expect(matmulSgVecB(p)).toBe(true);
+  });
+
+  it('ops give the same products with and without the subgroup variants', async () => {
+    const a = randomNormal(3 * 45 * 28, 1);
+    const b = randomNormal(28 * 52, 2);
+    const run = async (): Promise<ArrayLike<number>> => {
+      const A = E.Tensor.fromArray(a, [3, 45, 28], { device });
+      const B = E.Tensor.fromArray(b, [52, 28], { device });
+      const out = E.matmul(A, B, { transB: true });
+      const data = await out.read();
+      for (const t of [A, B, out]) t.dispose();
+      return data;
+    };
+    const auto = await run();
+    E.kernelVariants.mode = 'portable';
+    try {
+      expectClose(await run(), auto, 1e-5, 1e-4, 'portable vs auto');
+    } finally {
+      E.kernelVariants.mode = 'auto';
+    }
+  });
+});
