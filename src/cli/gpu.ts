@@ -32,3 +32,18 @@ export async function webgpuOrNull(purpose: string): Promise<WebGpuDevice | null
 export async function pickDevice(purpose: string): Promise<Device> {
   return (await webgpuOrNull(purpose)) ?? new CpuDevice();
 }
+
+/**
+ * The device of a CLI command: `which` = 'cpu' or 'webgpu' (an error without an adapter), or
+ * undefined for WebGPU when there is an adapter, else the CPU device with a warning on `io`.
+ * `owned`: the caller destroys the device when done.
+ */
+export async function openCliDevice(which: string | undefined, io: { err(text: string): void }): Promise<{ device: Device; owned: boolean }> {
+  if (which === 'cpu') return { device: new CpuDevice(), owned: false };
+  const { device, reason } = await requestNodeDevice();
+  if (device) return { device, owned: true };
+  if (which === 'webgpu') throw new Error(`--device webgpu was asked for, but there is no WebGPU adapter: ${reason}. To fix: ${INSTALL_DRIVER_HINT}`);
+  if (isCi()) throw new Error(`CI=true but no WebGPU adapter is available: ${reason}. To fix: ${INSTALL_DRIVER_HINT}`);
+  io.err(`warning: no WebGPU adapter (${reason}); running on the CPU reference device (slow). To use WebGPU, ${INSTALL_DRIVER_HINT}\n`);
+  return { device: new CpuDevice(), owned: false };
+}

@@ -11,11 +11,14 @@
 import { readFileSync } from 'node:fs';
 import { type CliIo, type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './commands/command.js';
 import { convertCommand } from './commands/convert.js';
+import { evalCommand } from './commands/eval.js';
 import { inspectCommand } from './commands/inspect.js';
 import { segmentCommand } from './commands/segment.js';
+import { synthCommand } from './commands/synth.js';
+import { trainCommand } from './commands/train.js';
 
 /** The commands, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [inspectCommand, convertCommand, segmentCommand];
+export const COMMANDS: readonly Command[] = [inspectCommand, convertCommand, segmentCommand, synthCommand, trainCommand, evalCommand];
 
 export const consoleIo: CliIo = {
   out: (text) => void process.stdout.write(text),

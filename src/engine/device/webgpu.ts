@@ -9,6 +9,7 @@ import type { HostArray, KernelSpec } from '../../kernels/kernel-spec.js';
 import { BufferPool } from './buffer-pool.js';
 import { type Device, type DeviceStats, type Storage, roundAllocSize, validateLaunch } from './device.js';
 import { PipelineCache } from './pipeline-cache.js';
+import { GpuProfiler } from './profiler.js';
 import { UniformArena } from './uniform-arena.js';
 
 interface GpuStorage extends Storage {
@@ -18,6 +19,8 @@ interface GpuStorage extends Storage {
 export interface WebGpuDeviceOptions {
   /** Submit after this many recorded dispatches (tfjs uses 15, ORT 16, ggml 64). */
   flushEvery?: number;
+  /** Time every kernel with GPU timestamps (also WEBVLSM_PROFILE=1): see profiler.ts. */
+  profile?: boolean;
   /** Upper bound for buffers the pool keeps. */
   maxPooledBytes?: number;
 }
@@ -39,6 +42,8 @@ export class WebGpuDevice implements Device {
   private liveBytes = 0;
   private dispatches = 0;
   private submits = 0;
+  /** Per-kernel GPU time when profiling (WEBVLSM_PROFILE=1). */
+  readonly profiler: GpuProfiler | null;
 
   constructor(
     readonly gpu: GPUDevice,
@@ -52,6 +57,8 @@ export class WebGpuDevice implements Device {
     this.pipelines = new PipelineCache(gpu);
     const align = gpu.limits.minUniformBufferOffsetAlignment;
     this.arena = new UniformArena(gpu, align * this.flushEvery * 2, align);
+    const profile = options.profile ?? (typeof process !== 'undefined' && process.env?.['WEBVLSM_PROFILE'] === '1');
+    this.profiler = profile && GpuProfiler.supported(gpu) ? new GpuProfiler(gpu) : null;
   }
 
   alloc(byteSize: number, label = 'tensor'): Storage {
@@ -118,11 +125,13 @@ export class WebGpuDevice implements Device {
     }
     const key = spec.key(params);
     const bindGroup = this.gpu.createBindGroup({ label: key, layout, entries });
-    const pass = this.ensurePass();
+    if (this.profiler?.full) this.flush();
+    const pass = this.profiler ? this.ensureEncoder().beginComputePass(this.profiler.passFor(key)) : this.ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     const [x, y, z] = this.fold(spec.dispatch(params), key);
     if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+    if (this.profiler) pass.end();
     this.dispatches++;
     if (++this.recorded >= this.flushEvery) this.flush();
   }
@@ -135,7 +144,9 @@ export class WebGpuDevice implements Device {
       return;
     }
     this.arena.upload(this.gpu.queue);
+    const afterSubmit = this.profiler?.beforeSubmit(this.encoder) ?? null;
     this.gpu.queue.submit([this.encoder.finish()]);
+    afterSubmit?.();
     this.encoder = null;
     this.recorded = 0;
     this.submits++;

@@ -30,6 +30,12 @@ export interface ClipSegInputs {
 export interface ClipSegForwardOptions {
   /** Also compute and return every vision layer, the pooled/projected outputs and the text states. */
   outputIntermediates?: boolean;
+  /**
+   * Record the towers for autograd (training them): CLIPSeg itself keeps CLIP frozen, so by default
+   * both towers run without recording and only the decoder gets gradients.
+   */
+  trainVision?: boolean;
+  trainText?: boolean;
 }
 
 export interface ClipSegIntermediates {
@@ -80,20 +86,21 @@ export class ClipSegForImageSegmentation extends Module {
   }
 
   /** The condition [Bc, P] from exactly one source (text tower / vision tower without recording). */
-  conditionalEmbeddings(inputs: Omit<ClipSegInputs, 'pixelValues'>): { cond: Tensor; textLastHiddenState: Tensor | null; textPooledOutput: Tensor | null } {
+  conditionalEmbeddings(inputs: Omit<ClipSegInputs, 'pixelValues'>, trainText = false): { cond: Tensor; textLastHiddenState: Tensor | null; textPooledOutput: Tensor | null } {
     const given = [inputs.tokens, inputs.conditionalPixelValues, inputs.conditionalEmbeddings].filter((x) => x !== undefined);
     if (given.length !== 1) {
       throw new Error('ClipSegForImageSegmentation: give exactly one of tokens, conditionalPixelValues and conditionalEmbeddings');
     }
     if (inputs.conditionalEmbeddings) return { cond: inputs.conditionalEmbeddings, textLastHiddenState: null, textPooledOutput: null };
-    return noGrad(() => {
+    const towers = () => {
       if (inputs.tokens) {
         const t = this.clip.textFeatures(inputs.tokens);
         return { cond: t.features, textLastHiddenState: t.lastHiddenState, textPooledOutput: t.pooledOutput };
       }
       const v = scope(() => this.clip.imageFeatures(inputs.conditionalPixelValues!).features!);
       return { cond: v, textLastHiddenState: null, textPooledOutput: null };
-    });
+    };
+    return trainText ? towers() : noGrad(towers);
   }
 
   forward(inputs: ClipSegInputs, options: ClipSegForwardOptions = {}): ClipSegOutput {
@@ -101,8 +108,9 @@ export class ClipSegForImageSegmentation extends Module {
     const all = options.outputIntermediates ?? false;
     const deepest = Math.max(...c.extractLayers) + 1;
     const pixels = inputs.pixelValues;
-    const vision = noGrad(() => this.clip.imageFeatures(pixels, { numLayers: all ? c.vision.numHiddenLayers : deepest }));
-    const { cond, textLastHiddenState, textPooledOutput } = this.conditionalEmbeddings(inputs);
+    const visionTower = () => this.clip.imageFeatures(pixels, { numLayers: all ? c.vision.numHiddenLayers : deepest });
+    const vision = options.trainVision ? visionTower() : noGrad(visionTower);
+    const { cond, textLastHiddenState, textPooledOutput } = this.conditionalEmbeddings(inputs, options.trainText ?? false);
     const p = c.vision.patchSize;
     const grid: [number, number] = [pixels.shape[2]! / p, pixels.shape[3]! / p];
     const activations = c.extractLayers.map((i) => vision.hiddenStates[i + 1]!);

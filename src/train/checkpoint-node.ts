@@ -1,0 +1,80 @@
+/**
+ * Node file access for segmenter checkpoints (checkpoint.ts holds the format): atomic writes
+ * (temporary file, fsync, rename: a crash leaves the old file or the new one, never half of one),
+ * the shipped CLIP tokenizer, and loading a segmenter from a webvlsm checkpoint or an HF CLIPSeg folder.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Device } from '../engine/index.js';
+import { writeFileAtomic } from '../engine/io/safetensors-lazy-node.js';
+import { readSafetensorsFile } from '../engine/io/safetensors-node.js';
+import { ClipTokenizer } from '../models/clip/tokenizer.js';
+import { SHIPPED_VOCAB_URL } from '../models/clipseg/pretrained-files.js';
+import { type EncodeOptions, decodeSegmenterCheckpoint, encodeSegmenterCheckpoint } from './checkpoint.js';
+import type { Segmenter } from './segmenter.js';
+import { ClipSegSegmenter } from './segmenters/clipseg.js';
+
+let shippedTokenizer: ClipTokenizer | null = null;
+
+/** The CLIP BPE tokenizer from weights/vocab (read once per process). */
+export async function loadShippedTokenizer(): Promise<ClipTokenizer> {
+  shippedTokenizer ??= ClipTokenizer.fromBpeGz(await readFile(fileURLToPath(SHIPPED_VOCAB_URL)));
+  return shippedTokenizer;
+}
+
+/** Writes `bytes` to `path` atomically. */
+export async function writeBytesAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  await writeFileAtomic(path, async (handle) => {
+    await handle.writeFile(bytes);
+  });
+}
+
+export async function saveSegmenterFile(path: string, segmenter: Segmenter, options: EncodeOptions = {}): Promise<void> {
+  await writeBytesAtomic(path, await encodeSegmenterCheckpoint(segmenter, options));
+}
+
+/**
+ * A segmenter from `path`: a webvlsm checkpoint (.safetensors with webvlsm metadata) or an HF
+ * CLIPSeg folder (config.json + model.safetensors, e.g. CIDAS/clipseg-rd64-refined).
+ */
+export async function loadSegmenterFile(path: string, options: { device?: Device } = {}): Promise<Segmenter> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(path)).isDirectory();
+  } catch (error) {
+    throw new Error(`${path}: cannot read the checkpoint (${(error as Error).message})`);
+  }
+  const tokenizer = await loadShippedTokenizer();
+  if (isDir) return loadHfClipSegFolder(path, tokenizer, options.device);
+  const bytes = await readFile(path);
+  return decodeSegmenterCheckpoint(bytes, path, { tokenizer, ...(options.device ? { device: options.device } : {}) });
+}
+
+async function loadHfClipSegFolder(dir: string, tokenizer: ClipTokenizer, device?: Device): Promise<Segmenter> {
+  const configPath = join(dir, 'config.json');
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(`${configPath}: cannot read the model config (${(error as Error).message}); ` +
+      'a model folder needs config.json and model.safetensors (HF CLIPSeg layout)');
+  }
+  if (config['model_type'] !== 'clipseg') throw new Error(`${configPath}: model_type is ${JSON.stringify(config['model_type'])}; only CLIPSeg folders load here`);
+  let inputSize = 352; // the CIDAS preprocessor's size
+  try {
+    const pre = JSON.parse(await readFile(join(dir, 'preprocessor_config.json'), 'utf8')) as { size?: unknown };
+    const size = typeof pre.size === 'number' ? pre.size : (pre.size as { height?: number } | undefined)?.height;
+    if (typeof size === 'number') inputSize = size;
+  } catch {
+    // no preprocessor_config.json: the CIDAS default
+  }
+  const segmenter = new ClipSegSegmenter(config, { tokenizer, empty: true, inputSize, ...(device ? { device } : {}) });
+  try {
+    segmenter.module.loadWeights(await readSafetensorsFile(join(dir, 'model.safetensors')));
+  } catch (error) {
+    segmenter.module.dispose();
+    throw error;
+  }
+  return segmenter;
+}
