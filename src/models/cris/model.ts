@@ -14,7 +14,7 @@
  * dropout follows `training` (see decoder.ts). Token ids are host data: the padding mask and the
  * EOS positions are computed on the host.
  */
-import { type LoadStateOptions, type LoadStateReport, Module, type StateSource, Tensor, readCheckpoint, reshape, scope } from '../../engine/index.js';
+import { type LoadStateOptions, type LoadStateReport, Module, type StateSource, Tensor, noGrad, readCheckpoint, reshape, scope } from '../../engine/index.js';
 import { OpenAiClipResNet, checkTokenBatch } from '../clip/openai-clip.js';
 import type { TokenBatch } from '../clip/text.js';
 import type { InitOptions } from '../nn/index.js';
@@ -34,6 +34,13 @@ export interface CrisInputs {
 export interface CrisForwardOptions {
   /** Also return every intermediate (what the golden data records). */
   outputIntermediates?: boolean;
+  /**
+   * Record the CLIP image / text tower for autograd (default true: plain model semantics). A
+   * finetune that freezes a tower passes false, so the tower runs under noGrad and neither its
+   * activations nor its parameter gradients are kept (train/segmenters/cris.ts).
+   */
+  trainVision?: boolean;
+  trainText?: boolean;
 }
 
 export interface CrisIntermediates {
@@ -128,8 +135,10 @@ export class Cris extends Module {
     if (b !== pixels.shape[0]) throw new Error(`Cris: ${b} prompts for ${pixels.shape[0]} images (one prompt per image)`);
     const all = options.outputIntermediates ?? false;
     return scope(() => {
-      const vis = this.backbone.encodeImage(pixels);
-      const text = this.backbone.encodeText(tokens);
+      const encodeImage = () => this.backbone.encodeImage(pixels);
+      const encodeText = () => this.backbone.encodeText(tokens);
+      const vis = (options.trainVision ?? true) ? encodeImage() : noGrad(encodeImage);
+      const text = (options.trainText ?? true) ? encodeText() : noGrad(encodeText);
       const padMask = Tensor.fromArray(paddingMask(tokens), [b, l], { device: pixels.device });
       const fqNeck = this.neck.forward(vis.c3, vis.c4, vis.c5, text.state);
       const [, ch, h, w] = fqNeck.shape as [number, number, number, number];

@@ -3,6 +3,7 @@ import type { Device } from '../../engine/index.js';
 import type { ClipTokenizer } from '../../models/clip/tokenizer.js';
 import type { Segmenter, SegmenterKind } from '../segmenter.js';
 import { ClipSegSegmenter } from './clipseg.js';
+import { CrisSegmenter } from './cris.js';
 import { UNetSegmenter } from './unet.js';
 
 export interface CreateSegmenterOptions {
@@ -11,7 +12,7 @@ export interface CreateSegmenterOptions {
   empty?: boolean;
   /** Seeded init source (models/nn/init.ts). */
   rng?: () => number;
-  /** CLIPSeg needs the CLIP tokenizer. */
+  /** CLIPSeg and CRIS need the CLIP tokenizer. */
   tokenizer?: ClipTokenizer | undefined;
 }
 
@@ -21,6 +22,9 @@ export function createSegmenter(kind: SegmenterKind, config: Record<string, unkn
     case 'clipseg':
       if (!options.tokenizer) throw new Error(`${source}: a CLIPSeg model needs the CLIP tokenizer (weights/vocab/bpe_simple_vocab_16e6.txt.gz)`);
       return new ClipSegSegmenter(config, { ...init, tokenizer: options.tokenizer });
+    case 'cris':
+      if (!options.tokenizer) throw new Error(`${source}: a CRIS model needs the CLIP tokenizer (weights/vocab/bpe_simple_vocab_16e6.txt.gz)`);
+      return new CrisSegmenter(config, { ...init, tokenizer: options.tokenizer });
     case 'unet':
       return new UNetSegmenter(config, { ...(options.device ? { device: options.device } : {}), init });
     default:
