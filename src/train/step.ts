@@ -148,6 +148,12 @@ export async function trainStep(segmenter: Segmenter, optimizer: AdamW, batch: T
     throw new NonFiniteLossError(loss);
   }
   const gradNorm = await clipGradients(optimizer.params, options.clipGradNorm ?? 0);
+  // A finite loss can still have NaN gradients (relu maps a NaN activation to 0 in the forward, not
+  // in the backward): the same stop as the trainer's, before the weights change.
+  if (!Number.isFinite(gradNorm)) {
+    optimizer.zeroGrad();
+    throw new NonFiniteLossError(gradNorm, '(gradient norm)');
+  }
   optimizer.step();
   optimizer.zeroGrad();
   return { loss, gradNorm };

@@ -23,7 +23,7 @@ import { epochOrder } from './data/batching.js';
 import type { PromptChoice } from './data/prompt.js';
 import { folderSource } from './data/source-node.js';
 import { AdamW } from './optim.js';
-import { ProgressLine, RunLog } from './run-log-node.js';
+import { ProgressLine, RunLog, type StepRecord } from './run-log-node.js';
 import { LrSchedule } from './schedule.js';
 import type { Segmenter } from './segmenter.js';
 import { createSegmenter } from './segmenters/index.js';
@@ -127,7 +127,11 @@ export async function runTraining(config: TrainConfig, options: TrainRunOptions 
     schedule.loadState(saved.progress.schedule);
     progress = { ...saved.progress, finished: saved.progress.finished };
     progressLine.message(`resumed ${out} at epoch ${progress.epoch + 1}, step ${progress.step}`);
-    if (progress.finished && progress.epoch >= t.epochs) {
+    // An early-stopped run stays stopped unless early_stop_patience was raised (or turned off).
+    const stillStopped = progress.finished === 'early-stopped' && t.earlyStopPatience > 0 && progress.epochsSinceBest >= t.earlyStopPatience;
+    if (progress.finished && (progress.epoch >= t.epochs || stillStopped)) {
+      optimizer.dispose();
+      segmenter.module.dispose();
       return { status: 'already-finished', steps: progress.step, epochs: progress.epoch, bestValDice: progress.bestValDice, bestEpoch: progress.bestEpoch, modelPath };
     }
     progress.finished = null;
@@ -152,8 +156,10 @@ export async function runTraining(config: TrainConfig, options: TrainRunOptions 
       const order = epochOrder(train.length, t.seed, progress.epoch, true, 'train');
       const batches: number[][] = [];
       for (let s = 0; s < order.length; s += t.batchSize) batches.push(order.slice(s, s + t.batchSize));
-      let lossSum = 0;
-      let lossCount = 0;
+      // Steps of this epoch done before a resume count in its mean loss (the log was cut back to the state).
+      const earlier = log.records.filter((r): r is StepRecord => r.type === 'step' && r.epoch === progress.epoch);
+      let lossSum = earlier.reduce((a, r) => a + r.loss, 0);
+      let lossCount = earlier.length;
       while (progress.batch < batches.length) {
         if (progress.step >= totalSteps) break;
         const stepStart = performance.now();
@@ -215,30 +221,33 @@ export async function runTraining(config: TrainConfig, options: TrainRunOptions 
         val_dice: valDice, val_iou: valIou, lr: schedule.lrAt(progress.step), best, seconds: Math.round((performance.now() - epochStart) / 100) / 10,
       };
       await log.append(record);
-      progressLine.message(`epoch ${progress.epoch + 1}/${t.epochs}: train loss ${record.train_loss.toFixed(4)}` +
-        (valDice !== null ? `, val Dice ${valDice.toFixed(4)}, IoU ${valIou!.toFixed(4)}${best ? ' (best: saved model.safetensors)' : ''}` : ''));
       const stopEarly = t.earlyStopPatience > 0 && progress.epochsSinceBest >= t.earlyStopPatience;
       const stepsDone = progress.step >= totalSteps;
-      if (stopEarly || stepsDone) {
-        status = stopEarly ? 'early-stopped' : progress.epoch + 1 < t.epochs ? 'max-steps' : 'finished';
-        progress.epoch++;
-        progress.batch = 0;
-        break;
-      }
-      // The state of a finished epoch: epoch + 1, batch 0.
+      if (stopEarly || stepsDone) status = stopEarly ? 'early-stopped' : progress.epoch + 1 < t.epochs ? 'max-steps' : 'finished';
+      // The state of a finished epoch (epoch + 1, batch 0) is on disk before the epoch is announced:
+      // an epoch reported done is never redone after a kill. After a kill between the log record and
+      // the state, --resume redoes the epoch and RunLog.open drops the record the killed run wrote.
       progress.epoch++;
       progress.batch = 0;
+      if (stopEarly || stepsDone) progress.finished = status;
       await saveState();
+      progressLine.message(`epoch ${record.epoch + 1}/${t.epochs}: train loss ${record.train_loss.toFixed(4)}` +
+        (valDice !== null ? `, val Dice ${valDice.toFixed(4)}, IoU ${valIou!.toFixed(4)}${best ? ' (best: saved model.safetensors)' : ''}` : ''));
+      if (stopEarly || stepsDone) break;
       progress.epoch--;
     }
   } catch (error) {
     if (error instanceof NonFiniteLossError) {
       progressLine.message(`${error.message}. The last good checkpoints are kept: ${modelPath} and ${statePath} (resume with --resume after changing nothing, or start anew).`);
     }
+    optimizer.dispose();
+    segmenter.module.dispose();
     throw error;
   }
-  progress.finished = status;
-  await saveState();
+  if (progress.finished !== status) {
+    progress.finished = status;
+    await saveState();
+  }
   if (status === 'early-stopped') progressLine.message(`early stop: no better validation Dice for ${t.earlyStopPatience} epochs (best ${progress.bestValDice?.toFixed(4)} at epoch ${(progress.bestEpoch ?? 0) + 1})`);
   if (val.length === 0 || !(await exists(modelPath))) await saveSegmenterFile(modelPath, segmenter);
   optimizer.dispose();

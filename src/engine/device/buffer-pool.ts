@@ -36,7 +36,9 @@ export class BufferPool {
   constructor(
     private readonly device: GPUDevice,
     private readonly maxCachedBytes = 512 * 1024 * 1024,
-    private readonly maxPerBucket = 64,
+    // Training steps free hundreds of same-size temporaries (per-layer activations and gradients);
+    // a low cap destroyed and recreated them every step. Memory stays bounded by maxCachedBytes.
+    private readonly maxPerBucket = 1024,
   ) {}
 
   acquire(byteSize: number, label: string): GPUBuffer {
