@@ -7,15 +7,21 @@
  *   conv2d:          A = x, B = out.  forward = 'forward', dX = 'transposed', dW = 'weight'(x, dOut).
  *   convTranspose2d: A = out, B = x.  forward = 'transposed', dX = 'forward', dW = 'weight'(dOut, x).
  * dB is the sum of dOut over N, H, W (the reduce kernel).
+ *
+ * Ungrouped convolutions on adapters with 8-wide subgroups run the implicit-GEMM kernels instead
+ * of the direct gathers: 'forward' as conv2d-gemm.ts, 'weight' as conv2d-gemm-weight.ts, and
+ * 'transposed' at stride 1 as conv2d-gemm.ts with flipped taps (conv2dGemmFlipPadding).
  */
 import { type Conv2dParams, type Conv2dVariant, conv2dKernel } from '../../kernels/conv2d/conv2d.js';
-import { conv2dGemmKernel } from '../../kernels/conv2d/conv2d-gemm.js';
+import { conv2dGemmFlipPadding, conv2dGemmKernel } from '../../kernels/conv2d/conv2d-gemm.js';
+import { conv2dGemmWeightKernel, conv2dGemmWeightSplits } from '../../kernels/conv2d/conv2d-gemm-weight.js';
 import { type CopyParams, copyKernel } from '../../kernels/copy/copy.js';
 import { record } from '../autograd.js';
 import { contiguousStrides, formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { matmulRaw, useSubgroupKernels } from './matmul.js';
-import { sum } from './reduce.js';
+import { copyKernelFor } from './movement.js';
+import { sum, sumRaw } from './reduce.js';
 import { deviceOf, expectDtype, expectRank, launch, output } from './run.js';
 
 /** A size given once for both spatial dims, or as [h, w]. */
@@ -87,7 +93,7 @@ function permuteCopy(x: Tensor, axes: readonly number[]): Tensor {
     dstStrides: contiguousStrides(shape),
     dstOffset: 0,
   };
-  launch(copyKernel, params, [x, out], out);
+  launch(copyKernelFor(params), params, [x, out], out);
   return out;
 }
 
@@ -106,6 +112,47 @@ function conv2dForward(geom: Geometry, inputs: Tensor[], shape: readonly number[
   launch(conv2dGemmKernel, { ...geom, bias }, bias ? [x, wt, inputs[2]!, out] : [x, wt, out], out);
   wt.dispose();
   return out;
+}
+
+/** Whether `geom` runs the implicit-GEMM kernels on `device` (ungrouped, 8-wide subgroups). */
+function useGemm(geom: Geometry, t: Tensor): boolean {
+  return geom.groups === 1 && useSubgroupKernels(t.device);
+}
+
+/**
+ * The 'transposed' gather (no autograd): A [N, aC, aH, aW] from B and W (+ bias[ca]). At stride 1
+ * under useGemm it is the implicit GEMM over B with flipped taps and W permuted to
+ * [kH, kW, bC, aC]; otherwise the direct kernel.
+ */
+function conv2dTransposed(geom: Geometry, inputs: Tensor[], shape: readonly number[]): Tensor {
+  const [b, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
+  const flipPadding = conv2dGemmFlipPadding(geom.kernel, geom.padding, geom.dilation);
+  const unitStride = geom.stride[0] === 1 && geom.stride[1] === 1;
+  if (!useGemm(geom, b) || !unitStride || !flipPadding) return convRaw('transposed', geom, inputs, shape);
+  const out = output('conv2d', b, shape);
+  if (out.size === 0) return out;
+  const wt = permuteCopy(weight, [2, 3, 0, 1]);
+  const params = {
+    batch: geom.batch, a: geom.b, b: geom.a, kernel: geom.kernel, stride: geom.stride,
+    padding: flipPadding, dilation: geom.dilation, bias: bias !== undefined, flip: true,
+  };
+  launch(conv2dGemmKernel, params, bias ? [b, wt, bias, out] : [b, wt, out], out);
+  wt.dispose();
+  return out;
+}
+
+/** The 'weight' gather (no autograd): W [bC, aC, kH, kW] from A and B; implicit GEMM under useGemm. */
+function conv2dWeight(geom: Geometry, a: Tensor, b: Tensor, shape: readonly number[]): Tensor {
+  if (!useGemm(geom, a)) return convRaw('weight', geom, [a, b], shape);
+  const { groups: _groups, ...base } = geom;
+  const splits = conv2dGemmWeightSplits(base);
+  const out = output('conv2d', a, splits === 1 ? shape : [splits, ...shape]);
+  launch(conv2dGemmWeightKernel, { ...base, splits }, [a, b, out], out);
+  if (splits === 1) return out;
+  // Split-K: the image ranges' partial weight gradients summed.
+  const total = sumRaw(out, [0]);
+  out.dispose();
+  return total;
 }
 
 /**
@@ -142,8 +189,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
   const xShape = x.shape;
   const wShape = weight.shape;
   return record(op, out, inputs, [x, weight], (dOut, [sx, sw], needs) => [
-    needs[0] ? convRaw('transposed', geom, [dOut, sw!], xShape) : null,
-    needs[1] ? convRaw('weight', geom, [sx!, dOut], wShape) : null,
+    needs[0] ? conv2dTransposed(geom, [dOut, sw!], xShape) : null,
+    needs[1] ? conv2dWeight(geom, sx!, dOut, wShape) : null,
     needs[2] ? sum(dOut, [0, 2, 3]) : null,
   ]);
 }
@@ -235,12 +282,12 @@ export function convTranspose2d(x: Tensor, weight: Tensor, bias?: Tensor | null,
   const inputs = bias ? [x, weight, bias] : [x, weight];
   const out = isNonOverlapping(geom, outputPadding)
     ? convTransposeNonOverlapping(geom, inputs, [n, cOut, hOut, wOut])
-    : convRaw('transposed', geom, inputs, [n, cOut, hOut, wOut]);
+    : conv2dTransposed(geom, inputs, [n, cOut, hOut, wOut]);
   const xShape = x.shape;
   const wShape = weight.shape;
   return record(op, out, inputs, [x, weight], (dOut, [sx, sw], needs) => [
-    needs[0] ? convRaw('forward', geom, [dOut, sw!], xShape) : null,
-    needs[1] ? convRaw('weight', geom, [dOut, sx!], wShape) : null,
+    needs[0] ? conv2dForward(geom, [dOut, sw!], xShape) : null,
+    needs[1] ? conv2dWeight(geom, dOut, sx!, wShape) : null,
     needs[2] ? sum(dOut, [0, 2, 3]) : null,
   ]);
 }

@@ -1,9 +1,15 @@
 /**
  * Movement ops: reshape (free, shares storage), permute/transpose, slice, concat, pad, expand.
- * Every copying op runs the one strided-copy kernel (kernels/copy); each backward is another
- * movement op (permute back, pad the slice back, slice the concat apart, sum the expand).
+ * Every copying op runs the strided-copy family (kernels/copy): the row variant (copy-rows.ts) when
+ * the innermost run is contiguous in source and destination, the 4x4 tile variant (copy-tile.ts)
+ * for 4-aligned transposes, else the general kernel (copy.ts).
+ * Each backward is another movement op (permute back, pad the slice back, slice the concat apart,
+ * sum the expand).
  */
 import { copyKernel, type CopyParams } from '../../kernels/copy/copy.js';
+import { copyRowsKernel, copyRowsPlan } from '../../kernels/copy/copy-rows.js';
+import { copyTileKernel, copyTilePlan } from '../../kernels/copy/copy-tile.js';
+import type { KernelSpec } from '../../kernels/kernel-spec.js';
 import { record } from '../autograd.js';
 import { contiguousStrides, formatShape, normalizeAxis, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -11,10 +17,17 @@ import { sumToShape } from './reduce.js';
 import { broadcastRaw } from './elementwise.js';
 import { deviceOf, launch, output } from './run.js';
 
+/** The copy kernel for `p`: contiguous runs, then 4-aligned transposes, then the general kernel. */
+export function copyKernelFor(p: CopyParams): KernelSpec<CopyParams> {
+  if (copyRowsPlan(p)) return copyRowsKernel;
+  return copyTilePlan(p) ? copyTileKernel : copyKernel;
+}
+
 /** One strided copy from a contiguous `src` into `dst` (skipped when the region is empty). */
 function copy(src: Tensor, dst: Tensor, p: Omit<CopyParams, 'srcShape' | 'srcStrides'>): void {
   if (numel(p.shape) === 0) return;
-  launch(copyKernel, { ...p, srcShape: src.shape, srcStrides: contiguousStrides(src.shape) }, [src, dst]);
+  const params = { ...p, srcShape: src.shape, srcStrides: contiguousStrides(src.shape) };
+  launch(copyKernelFor(params), params, [src, dst]);
 }
 
 /** Same values in a new shape; one dim may be -1. Shares storage (no copy). */
@@ -58,7 +71,7 @@ function permuteRaw(x: Tensor, axes: number[]): Tensor {
     dstStrides: contiguousStrides(shape),
     dstOffset: 0,
   };
-  if (out.size > 0) launch(copyKernel, params, [x, out]);
+  if (out.size > 0) launch(copyKernelFor(params), params, [x, out]);
   return out;
 }
 

@@ -3,7 +3,9 @@
  * each with a dedicated forward kernel and backward kernels for the input and for weight/bias.
  */
 import { batchNormKernel } from '../../kernels/batchnorm/batchnorm.js';
-import { layerNormKernel } from '../../kernels/layernorm/layernorm.js';
+import type { KernelSpec } from '../../kernels/kernel-spec.js';
+import { type LayerNormParams, layerNormKernel } from '../../kernels/layernorm/layernorm.js';
+import { LAYERNORM_SHORT_ROW, layerNormRowKernel } from '../../kernels/layernorm/layernorm-row.js';
 import { record } from '../autograd.js';
 import { formatShape, sameShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -13,6 +15,11 @@ function expectVector(op: string, t: Tensor | null, n: number, name: string): vo
   if (t === null) return;
   expectDtype(op, t, 'f32', name);
   if (!sameShape(t.shape, [n])) throw new Error(`${op}: ${name} ${formatShape(t.shape)} must have shape [${n}]`);
+}
+
+/** Rows of at most LAYERNORM_SHORT_ROW columns run one thread per row (layernorm-row.ts). */
+function rowStageKernel(cols: number): KernelSpec<LayerNormParams> {
+  return cols <= LAYERNORM_SHORT_ROW ? layerNormRowKernel : layerNormKernel;
 }
 
 /**
@@ -34,14 +41,14 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const out = output(op, x, x.shape);
   const mean = output(op, x, [rows]);
   const rstd = output(op, x, [rows]);
-  launch(layerNormKernel, { stage: 'forward', ...geo }, [...inputs, out, mean, rstd], out);
+  launch(rowStageKernel(cols), { stage: 'forward', ...geo }, [...inputs, out, mean, rstd], out);
 
   const saved = [x, mean, rstd, ...(weight ? [weight] : [])];
   const result = record(op, out, inputs, saved, (dOut, [sx, sMean, sRstd, sw], needs) => {
     const grads: (Tensor | null)[] = [null];
     if (needs[0]) {
       const dX = output('layerNorm_backward', dOut, dOut.shape);
-      launch(layerNormKernel, { stage: 'backward_input', ...geo }, [sx!, sMean!, sRstd!, ...(sw ? [sw] : []), dOut, dX], dX);
+      launch(rowStageKernel(cols), { stage: 'backward_input', ...geo }, [sx!, sMean!, sRstd!, ...(sw ? [sw] : []), dOut, dX], dX);
       grads[0] = dX;
     }
     const needW = weight !== null && needs[1]!;

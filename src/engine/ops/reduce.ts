@@ -1,5 +1,12 @@
-/** Reductions over axes: sum, mean, max (amax semantics), min, argmax; and sumToShape for broadcasts. */
+/**
+ * Reductions over axes: sum, mean, max (amax semantics), min, argmax; and sumToShape for broadcasts.
+ *
+ * Sums run the span kernel (kernels/reduce/reduce-span.ts) once per contiguous span of reduced
+ * axes (at most MAX_SPANS of them; size-1 axes are ignored); max, min, argmax and sums over more
+ * separate spans run the general kernel (reduce.ts).
+ */
 import { type ReduceOp, reduceKernel } from '../../kernels/reduce/reduce.js';
+import { reduceSpanChunk, reduceSpanKernel, reduceSpanParts } from '../../kernels/reduce/reduce-span.js';
 import { record } from '../autograd.js';
 import { contiguousStrides, formatShape, normalizeAxes, numel, reductionAxesForBroadcast, sameShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -20,9 +27,79 @@ function reducedShapeOf(shape: readonly number[], axes: number[], keepDims: bool
   return out;
 }
 
+/** Separate spans of reduced axes the span kernel takes (one launch, or two with parts, each). */
+const MAX_SPANS = 2;
+
+interface Segment {
+  size: number;
+  reduced: boolean;
+}
+
+/** x's axes with size-1 axes dropped and neighbours of one kind (reduced or kept) merged. */
+function segmentsOf(shape: readonly number[], axes: readonly number[]): Segment[] {
+  const out: Segment[] = [];
+  shape.forEach((d, i) => {
+    if (d === 1) return;
+    const reduced = axes.includes(i);
+    const last = out[out.length - 1];
+    if (last && last.reduced === reduced) last.size *= d;
+    else out.push({ size: d, reduced });
+  });
+  return out;
+}
+
+const product = (segs: readonly Segment[]): number => segs.reduce((n, s) => n * s.size, 1);
+
+/**
+ * Sum of contiguous x viewed as [outer, R, inner] over R, into a new tensor of `shape`: one span
+ * launch, plus a second one over the partial sums when the kernel cuts R into parts.
+ */
+function spanSum(x: Tensor, outer: number, R: number, inner: number, shape: readonly number[]): Tensor {
+  const params = { outer, R, inner, chunk: reduceSpanChunk(outer, R, inner) };
+  const parts = reduceSpanParts(params);
+  const partial = output('sum', x, parts === 1 ? shape : [outer * parts * inner]);
+  launch(reduceSpanKernel, params, [x, partial], partial);
+  if (parts === 1) return partial;
+  const out = spanSum(partial, outer, parts, inner, shape);
+  partial.dispose();
+  return out;
+}
+
+/**
+ * Sum over `axes` with the span kernel, innermost span first, or null when the general kernel
+ * must run instead (empty input, no reduced axis longer than 1, more than MAX_SPANS spans).
+ */
+function sumBySpans(x: Tensor, axes: number[], shape: readonly number[]): Tensor | null {
+  let segs = segmentsOf(x.shape, axes);
+  const spans = segs.filter((s) => s.reduced).length;
+  if (x.size === 0 || spans === 0 || spans > MAX_SPANS) return null;
+  let cur = x;
+  for (let left = spans; left > 0; left--) {
+    const j = segs.findLastIndex((s) => s.reduced);
+    const outer = product(segs.slice(0, j));
+    const inner = product(segs.slice(j + 1));
+    const next = spanSum(cur, outer, segs[j]!.size, inner, left === 1 ? shape : [outer * inner]);
+    if (cur !== x) cur.dispose();
+    cur = next;
+    // Drop the span; the kept segments on either side of it become one.
+    const merged = segs.slice(0, j);
+    const after = segs[j + 1];
+    if (after) {
+      const before = merged[merged.length - 1];
+      if (before && !before.reduced) before.size *= after.size;
+      else merged.push({ ...after });
+    }
+    segs = [...merged, ...segs.slice(j + 2)];
+  }
+  return cur;
+}
+
 /** Runs the reduce kernel (no autograd). */
 function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], keepDims: boolean): Tensor {
   expectDtype(op, x, 'f32');
+  const shape = reducedShapeOf(x.shape, axes, keepDims);
+  const spanned = op === 'sum' ? sumBySpans(x, axes, shape) : null;
+  if (spanned) return spanned;
   const strides = contiguousStrides(x.shape);
   const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const params = {
@@ -32,9 +109,14 @@ function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], keepDims: boolean): 
     reducedShape: axes.map((i) => x.shape[i]!),
     reducedStrides: axes.map((i) => strides[i]!),
   };
-  const out = output(op, x, reducedShapeOf(x.shape, axes, keepDims), op === 'argmax' ? 'i32' : 'f32');
+  const out = output(op, x, shape, op === 'argmax' ? 'i32' : 'f32');
   launch(reduceKernel, params, [x, out], out);
   return out;
+}
+
+/** Sum over `axes` without autograd, for ops that combine partial results (conv's split-K). */
+export function sumRaw(x: Tensor, axes: number[], keepDims = false): Tensor {
+  return reduceRaw('sum', x, axes, keepDims);
 }
 
 /** Sum over `axes` (all axes when omitted). */

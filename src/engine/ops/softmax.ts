@@ -5,8 +5,13 @@
  * Masking: inputs equal to -inf are masked; their probability and gradient are exactly 0. A fully
  * masked row gives all zeros from softmax (NOTE: PyTorch gives NaN there) and all -inf from
  * logSoftmax, with zero gradients in both cases.
+ *
+ * Kernels: rows of at most SOFTMAX_SHORT_ROW elements run the thread-per-row variant
+ * (kernels/softmax/softmax-row.ts), longer ones the workgroup-per-row kernel (softmax.ts).
  */
+import type { KernelSpec } from '../../kernels/kernel-spec.js';
 import { type SoftmaxOp, type SoftmaxParams, softmaxKernel } from '../../kernels/softmax/softmax.js';
+import { SOFTMAX_SHORT_ROW, softmaxRowKernel } from '../../kernels/softmax/softmax-row.js';
 import { record } from '../autograd.js';
 import { normalizeAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -23,16 +28,21 @@ function geometry(op: SoftmaxOp, x: Tensor, axis: number): Omit<SoftmaxParams, '
   return { rows: outer * inner, len, inner };
 }
 
+/** Short rows (attention scores) run one thread per row; long rows a workgroup per row. */
+function kernelFor(geo: { len: number }): KernelSpec<SoftmaxParams> {
+  return geo.len <= SOFTMAX_SHORT_ROW ? softmaxRowKernel : softmaxKernel;
+}
+
 function softmaxFamily(op: SoftmaxOp, x: Tensor, axis: number): Tensor {
   const name = op === 'softmax' ? 'softmax' : 'logSoftmax';
   expectDtype(name, x, 'f32');
   const geo = geometry(op, x, axis);
   const out = output(name, x, x.shape);
-  launch(softmaxKernel, { op, dir: 'forward', ...geo }, [x, out], out);
+  launch(kernelFor(geo), { op, dir: 'forward', ...geo }, [x, out], out);
   return record(name, out, [x], [out], (dOut, [y]) => {
     deviceOf(name, [y!, dOut]);
     const dX = output(`${name}_backward`, dOut, dOut.shape);
-    launch(softmaxKernel, { op, dir: 'backward', ...geo }, [y!, dOut, dX], dX);
+    launch(kernelFor(geo), { op, dir: 'backward', ...geo }, [y!, dOut, dX], dX);
     return [dX];
   });
 }

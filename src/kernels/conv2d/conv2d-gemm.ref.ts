@@ -1,6 +1,7 @@
 /**
  * CPU reference for the implicit-GEMM conv2d (conv2d-gemm.ts): the same bindings (x, wt laid out
- * [kH, kW, Cin, Cout], optional bias, out), float64 sums rounded once on store.
+ * [kH, kW, Cin, Cout], optional bias, out; taps read in reverse order under `flip`), float64 sums
+ * rounded once on store.
  */
 import type { HostArray } from '../kernel-spec.js';
 import type { Conv2dGemmParams } from './conv2d-gemm.js';
@@ -26,7 +27,8 @@ export function conv2dGemmReference(p: Conv2dGemmParams, buffers: HostArray[]): 
             for (let kw = 0; kw < kW; kw++) {
               const ix = ox * sW - pW + kw * dW;
               if (ix < 0 || ix >= w) continue;
-              const tapRow = (kh * kW + kw) * cin;
+              const tap = kh * kW + kw;
+              const tapRow = (p.flip ? kH * kW - 1 - tap : tap) * cin;
               for (let ci = 0; ci < cin; ci++) {
                 acc += x[((n * cin + ci) * h + iy) * w + ix]! * wt[(tapRow + ci) * cout + co]!;
               }

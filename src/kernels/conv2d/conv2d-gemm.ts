@@ -14,12 +14,16 @@
  * Taps (kh, kw) are the outer loop, so each lane recomputes its pixels' input positions and
  * padding masks once per tap, not per load.
  *
+ * `flip` reads the taps of Wt in reverse order (tap (kh, kw) uses Wt's row block of
+ * (kH-1-kh, kW-1-kw)): with stride 1 that makes this kernel conv2d's input gradient, see
+ * conv2dGemmFlipPadding.
+ *
  * Bindings: x read f32, wt read f32 (vec4<f32> when Cout % 4 == 0), (bias read f32), out read_write f32.
  * Uniform `Params` (u32): batch, Cin, H, W, Cout, Ho, Wo, kH, kW, sH, sW, pH, pW, dH, dW,
  *   tilesM (pixel tiles per image), tilesN (channel tiles), nWorkgroups, 2 pad words.
  * Dispatch: batch * tilesM * tilesN workgroups of 8, 1-D (folded past 65535 by the device).
  * Requires subgroups of exactly 8 (the op checks). Limits: tensors under 2^32 elements.
- * Key: `conv2d:gemm:sg8:r<ROWS>:<v4|s>[:bias]`.
+ * Key: `conv2d:gemm:sg8:r<ROWS>:<v4|s>[:bias][:flip]`.
  */
 import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
 import { linearIndexFn, u32, uniformDecl } from '../wgsl.js';
@@ -42,6 +46,24 @@ export interface Conv2dGemmParams {
   dilation: readonly [number, number];
   /** Output pixels per workgroup (multiple of 2). Default 24. */
   rows?: number;
+  /** Read the weight taps in reverse order (see the file head). */
+  flip?: boolean;
+}
+
+/**
+ * The gradient of a stride-1 conv2d (padding p, dilation d, kernel k per dim) with respect to its
+ * input is the flipped-tap convolution of dOut with padding d*(k-1) - p and the same dilation,
+ * over Wt = W [Cout, Cin, kH, kW] permuted to [kH, kW, Cout, Cin]: this returns that padding, or
+ * null where it would be negative (p > d*(k-1)) and the direct kernel must run.
+ */
+export function conv2dGemmFlipPadding(
+  kernel: readonly [number, number],
+  padding: readonly [number, number],
+  dilation: readonly [number, number],
+): [number, number] | null {
+  const ph = dilation[0] * (kernel[0] - 1) - padding[0];
+  const pw = dilation[1] * (kernel[1] - 1) - padding[1];
+  return ph >= 0 && pw >= 0 ? [ph, pw] : null;
 }
 
 const rowsOf = (p: Conv2dGemmParams): number => p.rows ?? 24;
@@ -55,7 +77,7 @@ function tiles(p: Conv2dGemmParams): { tilesM: number; tilesN: number; total: nu
 
 export const conv2dGemmKernel: KernelSpec<Conv2dGemmParams> = {
   name: 'conv2d',
-  key: (p) => `conv2d:gemm:sg${SUBGROUP}:r${rowsOf(p)}:${vecW(p) ? 'v4' : 's'}${p.bias ? ':bias' : ''}`,
+  key: (p) => `conv2d:gemm:sg${SUBGROUP}:r${rowsOf(p)}:${vecW(p) ? 'v4' : 's'}${p.bias ? ':bias' : ''}${p.flip ? ':flip' : ''}`,
   bindings: (p) => [
     { name: 'x', access: 'read', type: 'f32' },
     { name: 'wt', access: 'read', type: 'f32' },
@@ -125,7 +147,7 @@ ${slots.map((q) => `  let pix${q} = min(m0 + ${2 * q}u + lane / 4u, HWo - 1u);
 ${range(R).map((r) => `  var acc${r} = vec4<f32>(0.0);`).join('\n')}
   for (var kh = 0u; kh < u.kH; kh++) {
     for (var kw = 0u; kw < u.kW; kw++) {
-      let tapRow = (kh * u.kW + kw) * u.Cin;
+      let tapRow = ${p.flip ? '(u.kH * u.kW - 1u - (kh * u.kW + kw))' : '(kh * u.kW + kw)'} * u.Cin;
 ${slots.map((q) => `      let y${q} = iy${q} + i32(kh * u.dH);
       let x${q} = ix${q} + i32(kw * u.dW);
       let ok${q} = y${q} >= 0 && y${q} < i32(u.H) && x${q} >= 0 && x${q} < i32(u.W);
