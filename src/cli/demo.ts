@@ -19,7 +19,7 @@ const { values } = parseArgs({
 });
 const device = await pickDevice('npm run demo');
 const onCpu = device.kind === 'cpu';
-const steps = Number(values.steps ?? (onCpu ? 4 : 60));
+const steps = Number(values.steps ?? (onCpu ? 4 : 80));
 const batchSize = Number(values['batch-size'] ?? (onCpu ? 8 : 32));
 for (const [name, v] of [['--steps', steps], ['--batch-size', batchSize]] as const) {
   if (!Number.isInteger(v) || v < 1) {
@@ -35,7 +35,7 @@ const figures = await runStudy({
   device,
   steps,
   batchSize,
-  images: onCpu ? { train: 16, val: 6, test: 10 } : { train: 150, val: 20, test: 40 },
+  images: onCpu ? { train: 16, val: 6, test: 10 } : { train: 300, val: 20, test: 40 },
   write: (t) => process.stderr.write(t),
 });
 console.log(`\nDice on the target test split (true prompts): zero-shot ${figures.zeroShotDice.toFixed(3)}, ` +
