@@ -185,7 +185,7 @@ describe('SIGKILL at random points, then --resume', () => {
 
     // Every epoch and step exactly once, in order.
     const epochs = csvRows(join(killed, 'epochs.csv'));
-    expect(epochs.map((r) => Number(r[0]))).toEqual([0, 1, 2, 3]);
+    expect(epochs.map((r) => Number(r[0]))).toEqual(Array.from({ length: EPOCHS }, (_, i) => i));
     const steps = csvRows(join(killed, 'steps.csv'));
     expect(steps.map((r) => Number(r[0]))).toEqual(Array.from({ length: EPOCHS * STEPS_PER_EPOCH }, (_, i) => i + 1));
     const jsonl = readFileSync(join(killed, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number });
