@@ -53,7 +53,7 @@ export function readCheckpointHeader(bytes: Uint8Array, name: string): { kind: S
   if (meta['webvlsm.format'] !== SEGMENTER_FORMAT) {
     const found = meta['webvlsm.format'] === undefined ? 'no webvlsm.format metadata' : `format '${meta['webvlsm.format']}'`;
     throw new Error(`${name}: not a webvlsm segmenter checkpoint (${found}; expected '${SEGMENTER_FORMAT}'). ` +
-      'HF folders load with CLIPSeg.fromPretrained, CRIS .pth files with CRIS.fromPretrained');
+      'HF CLIPSeg folders and CRIS .pth files load with loadSegmenterFile (src/train/checkpoint-node.ts), or CLIPSeg.fromPretrained / CRIS.fromPretrained');
   }
   const kind = meta['webvlsm.kind'] as SegmenterKind;
   if (!KINDS.includes(kind)) throw new Error(`${name}: unknown model kind '${String(kind)}' in webvlsm.kind (${KINDS.join(', ')})`);

@@ -93,7 +93,7 @@ export function createEvalCommand(load: SegmenterLoader = loadCheckpoint): Comma
       '                    [--prompt-keys p0,p6] [--language] [--out <dir>] [--limit N] [--threshold t]',
       '                    [--batch-size N] [--k N] [--seed N] [--device cpu|webgpu]',
       '',
-      '  --checkpoint <f>   a segmenter checkpoint written by webvlsm training (.safetensors)',
+      '  --checkpoint <f>   a webvlsm segmenter checkpoint (.safetensors), an HF CLIPSeg folder, or a CRIS .pth',
       '  --data <dir>       a dataset folder in MedVLSM\'s layout (anns/<split>.json, images/, masks/);',
       '                     repeat for several (their folder names must differ)',
       '  --split <s>        the split to score (default test)',
