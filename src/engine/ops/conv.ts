@@ -15,12 +15,12 @@
 import { type Conv2dParams, type Conv2dVariant, conv2dKernel } from '../../kernels/conv2d/conv2d.js';
 import { conv2dGemmFlipPadding, conv2dGemmKernel } from '../../kernels/conv2d/conv2d-gemm.js';
 import { conv2dGemmWeightKernel, conv2dGemmWeightSplits } from '../../kernels/conv2d/conv2d-gemm-weight.js';
-import { type CopyParams, copyKernel } from '../../kernels/copy/copy.js';
+import { copyKernel } from '../../kernels/copy/copy.js';
 import { record } from '../autograd.js';
-import { contiguousStrides, formatShape } from '../shape.js';
+import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { matmulRaw, useSubgroupKernels } from './matmul.js';
-import { copyKernelFor } from './movement.js';
+import { permuteRaw } from './movement.js';
 import { sum, sumRaw } from './reduce.js';
 import { deviceOf, expectDtype, expectRank, launch, output } from './run.js';
 
@@ -79,23 +79,6 @@ function convRaw(variant: Conv2dVariant, geom: Geometry, inputs: Tensor[], shape
   return out;
 }
 
-/** A contiguous copy of `x` with its axes reordered (out.shape[i] = x.shape[axes[i]]); no autograd. */
-function permuteCopy(x: Tensor, axes: readonly number[]): Tensor {
-  const shape = axes.map((a) => x.shape[a]!);
-  const out = output('permute', x, shape);
-  const strides = contiguousStrides(x.shape);
-  const params: CopyParams = {
-    shape,
-    srcShape: shape,
-    srcStrides: axes.map((a) => strides[a]!),
-    srcStep: shape.map(() => 1),
-    srcOffset: 0,
-    dstStrides: contiguousStrides(shape),
-    dstOffset: 0,
-  };
-  launch(copyKernelFor(params), params, [x, out], out);
-  return out;
-}
 
 /**
  * conv2d forward (no autograd). Ungrouped convolutions on adapters with 8-wide subgroups run as an
@@ -107,7 +90,7 @@ function conv2dForward(geom: Geometry, inputs: Tensor[], shape: readonly number[
   if (geom.groups !== 1 || !useSubgroupKernels(x.device)) return convRaw('forward', geom, inputs, shape);
   const out = output('conv2d', x, shape);
   if (out.size === 0) return out;
-  const wt = permuteCopy(weight, [2, 3, 1, 0]);
+  const wt = permuteRaw(weight, [2, 3, 1, 0]);
   const bias = inputs.length === 3;
   launch(conv2dGemmKernel, { ...geom, bias }, bias ? [x, wt, inputs[2]!, out] : [x, wt, out], out);
   wt.dispose();
@@ -131,7 +114,7 @@ function conv2dTransposed(geom: Geometry, inputs: Tensor[], shape: readonly numb
   if (!useGemm(geom, b) || !unitStride || !flipPadding) return convRaw('transposed', geom, inputs, shape);
   const out = output('conv2d', b, shape);
   if (out.size === 0) return out;
-  const wt = permuteCopy(weight, [2, 3, 0, 1]);
+  const wt = permuteRaw(weight, [2, 3, 0, 1]);
   const params = {
     batch: geom.batch, a: geom.b, b: geom.a, kernel: geom.kernel, stride: geom.stride,
     padding: flipPadding, dilation: geom.dilation, bias: bias !== undefined, flip: true,

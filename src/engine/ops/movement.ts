@@ -57,7 +57,8 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   return record('permute', out, [x], [], (dOut) => [permuteRaw(dOut, inverse)]);
 }
 
-function permuteRaw(x: Tensor, axes: number[]): Tensor {
+/** A contiguous copy of `x` with its axes reordered (out.shape[i] = x.shape[axes[i]]); no autograd. */
+export function permuteRaw(x: Tensor, axes: readonly number[]): Tensor {
   const shape = axes.map((a) => x.shape[a]!);
   const out = output('permute', x, shape, x.dtype);
   const strides = contiguousStrides(x.shape);

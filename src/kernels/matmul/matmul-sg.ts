@@ -34,7 +34,7 @@
 import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
 import { f32, linearIndexFn, rankWords, u32, uniformDecl } from '../wgsl.js';
 import {
-  type MatmulParams, matmulBatchCount, matmulEpilogueTag, matmulKernel, matmulParamsStruct, matmulScatterWords,
+  MATMUL_BATCH_OFFSETS, type MatmulParams, matmulBatchCount, matmulEpilogueTag, matmulKernel, matmulParamsStruct, matmulScatterWords,
 } from './matmul.js';
 import { matmulReference } from './matmul.ref.js';
 
@@ -211,18 +211,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let m0 = (t / u.tilesN) * ${R}u;
   let n0 = (t % u.tilesN) * ${COLS * Q}u + lane * 4u;
 
-  var aOff = 0u;
-  var bOff = 0u;
-  var rem = batch;
-  for (var d = i32(u.batchRank) - 1; d >= 0; d--) {
-    let du = u32(d);
-    let extent = u.batchShape[du / 4u][du % 4u];
-    let coord = rem % extent;
-    rem = rem / extent;
-    aOff += coord * u.aBatchStrides[du / 4u][du % 4u];
-    bOff += coord * u.bBatchStrides[du / 4u][du % 4u];
-  }
-${setup.join('\n')}
+${MATMUL_BATCH_OFFSETS}${setup.join('\n')}
 ${range(R).flatMap((r) => range(Q).map((q) => `  var acc${r}_${q} = vec4<f32>(0.0);`)).join('\n')}
   for (var k0 = 0u; k0 < u.K; k0 += 4u) {
     let kA = k0 + lane % 4u;

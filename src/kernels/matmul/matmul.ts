@@ -76,6 +76,24 @@ export function matmulOutOffset(p: MatmulParams, m: number, n: number): number {
   );
 }
 
+/**
+ * WGSL: the element offsets aOff / bOff of batch matrix `batch` in a and b, from the uniform
+ * batchShape and per-operand batch strides (broadcast dims have stride 0). Shared by the matmul
+ * variants.
+ */
+export const MATMUL_BATCH_OFFSETS = `  var aOff = 0u;
+  var bOff = 0u;
+  var rem = batch;
+  for (var d = i32(u.batchRank) - 1; d >= 0; d--) {
+    let du = u32(d);
+    let extent = u.batchShape[du / 4u][du % 4u];
+    let coord = rem % extent;
+    rem = rem / extent;
+    aOff += coord * u.aBatchStrides[du / 4u][du % 4u];
+    bOff += coord * u.bBatchStrides[du / 4u][du % 4u];
+  }
+`;
+
 /** Uniform words of the scatter variant (after the batch arrays). */
 export function matmulScatterWords(p: MatmulParams): UniformWord[] {
   const s = p.scatter;
@@ -185,18 +203,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let col0 = (t % u.tilesN) * ${T * WG_X}u + (lid % ${WG_X}u) * ${T}u;
   if (row0 >= u.M || col0 >= u.N) { return; }
 
-  var aOff = 0u;
-  var bOff = 0u;
-  var rem = batch;
-  for (var d = i32(u.batchRank) - 1; d >= 0; d--) {
-    let du = u32(d);
-    let extent = u.batchShape[du / 4u][du % 4u];
-    let coord = rem % extent;
-    rem = rem / extent;
-    aOff += coord * u.aBatchStrides[du / 4u][du % 4u];
-    bOff += coord * u.bBatchStrides[du / 4u][du % 4u];
-  }
-
+${MATMUL_BATCH_OFFSETS}
   // Edge rows/cols read a clamped, valid address; their results are never stored.
 ${range(Q).map((q) => `  let rows${q} = min(vec4<u32>(row0 + ${4 * q}u) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(u.M - 1u));
   let cols${q} = min(vec4<u32>(col0 + ${4 * q}u) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(u.N - 1u));
