@@ -10,5 +10,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    // Tests stay deterministic and fast: no kernel tuning in CLI commands they run (in-process or
+    // spawned, which inherit this); test/unit/tuning.test.ts drives autotune itself.
+    env: { WEBVLSM_TUNING: 'off' },
   },
 });

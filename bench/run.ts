@@ -16,6 +16,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { type AutotuneResult, describeTuning } from '../src/engine/device/tuning.js';
+import { nodeAutotune } from '../src/engine/device/tuning-node.js';
 import { CpuDevice, type Device } from '../src/engine/index.js';
 import { INSTALL_DRIVER_HINT } from '../src/engine/platform/node.js';
 import { type BenchCase, type Measurement, type Runner, measureInterleaved, measurements, oursRunner } from './harness.js';
@@ -64,12 +66,27 @@ function peerVersions(): string {
   return names.map((n) => `${n} ${version(n)}`).join(', ');
 }
 
-async function pickDevice(): Promise<{ device: Device; adapter: string }> {
+async function pickDevice(): Promise<{ device: Device; adapter: string; tuning?: AutotuneResult | null }> {
   if (flag('--device') === 'cpu') return { device: new CpuDevice(), adapter: 'cpu' };
   const { device, adapter, reason } = await benchDevice();
-  if (device) return { device, adapter };
+  if (device) {
+    const tuning = await nodeAutotune(device);
+    for (const line of tuning ? describeTuning(tuning.table) : []) console.error(`bench: tuned ${line}`);
+    return { device, adapter, tuning };
+  }
   console.error(`bench: no WebGPU adapter (${reason}); measuring the CPU device. To bench WebGPU, ${INSTALL_DRIVER_HINT}`);
   return { device: new CpuDevice(), adapter: 'cpu' };
+}
+
+/** The RESULTS.md note on kernel tuning: the choices this run used, or why there were none. */
+function tuningNote(tuning: AutotuneResult | null | undefined): string {
+  if (tuning === undefined) return 'kernel tuning: none on the CPU device';
+  if (tuning === null) return 'kernel tuning: failed (see stderr); ops used their defaults';
+  if (tuning.mode === 'off') return 'kernel tuning: off (WEBVLSM_TUNING=off); ops used their defaults';
+  const lines = describeTuning(tuning.table);
+  if (lines.length === 0) return 'kernel tuning: no tunable applies to this adapter';
+  const how = tuning.measured.length > 0 ? `measured in this run (${tuning.seconds.toFixed(1)} s)` : `cached in ${tuning.where}`;
+  return `kernel tuning (${how}): ${lines.join('; ')}`;
 }
 
 /** The peer runners for one case; a peer that fails to set up is reported and left out. */
@@ -104,7 +121,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadAtStart = loadavg()[0]!;
 
-  const { device, adapter } = await pickDevice();
+  const { device, adapter, tuning } = await pickDevice();
   let tfjs: TfjsPeer | null = null;
   if (peers) {
     if (device.kind === 'webgpu') tfjs = await loadTfjs(await benchGpu());
@@ -148,6 +165,7 @@ async function main(): Promise<void> {
         `interleaved rounds per case, medians (the JSON lines' reps says how many); the run took ${minutes} min`,
       `1-minute load average: ${load}`,
       ...(tfjs ? [`peers: ${peerVersions()}`] : []),
+      tuningNote(tuning),
       ...flags('--note'),
     ];
     const shown = args.filter((a, i) => a !== '--note' && args[i - 1] !== '--note');

@@ -4,7 +4,7 @@
  *
  *   clipseg_rd64_refined_forward      one 352x352 image, one prompt (batch 1): vision tower to the
  *                                     deepest extracted layer, text tower, decoder, refined head
- *   clipseg_rd64_refined_finetune     decoder-only training step at batch 2 (2 images, 2 prompts):
+ *   clipseg_rd64_refined_finetune     decoder-only training step at batch 8 (8 images, 8 prompts):
  *                                     forward, BCE + Dice loss, backward through the decoder, AdamW
  *
  * Exported as MODEL_CASES for bench/run.ts. Each instance also reports memory through `metrics()`
@@ -33,7 +33,10 @@ import type { BenchCase } from '../harness.js';
 
 const CHECKPOINT = 'CIDAS/clipseg-rd64-refined';
 const SIZE = 352;
-const PROMPTS = ['a polyp', 'a skin lesion'];
+const PROMPTS = ['a polyp', 'a skin lesion', 'one small pink round polyp at the top left', 'a kidney', 'the left lung',
+  'a breast tumour', 'an optic disc', 'a large irregular skin lesion in the centre'];
+/** Images (and prompts) per finetuning step: the issue's model benchmark batch. */
+const FINETUNE_BATCH = 8;
 
 export interface ModelCaseInstance {
   run(): void;
@@ -120,16 +123,16 @@ const forwardCase: ModelBenchCase = {
 
 const finetuneCase: ModelBenchCase = {
   name: 'clipseg_rd64_refined_finetune',
-  shape: `2x3x${SIZE}x${SIZE}, 2 prompts, decoder only`,
+  shape: `${FINETUNE_BATCH}x3x${SIZE}x${SIZE}, ${FINETUNE_BATCH} prompts, decoder only`,
   warmup: 1,
   reps: 1,
   setup(device) {
     const memory = trackPeakMemory(device);
     const model = buildModel(device).train();
     model.freeze('clip');
-    const pixelValues = randomTensor([2, 3, SIZE, SIZE], device, 2);
-    const labels = randomTensor([2, SIZE, SIZE], device, 3, true);
-    const batch = tokens(2);
+    const pixelValues = randomTensor([FINETUNE_BATCH, 3, SIZE, SIZE], device, 2);
+    const labels = randomTensor([FINETUNE_BATCH, SIZE, SIZE], device, 3, true);
+    const batch = tokens(FINETUNE_BATCH);
     const optimizer = new AdamW(model.decoder.namedParameters(), { lr: 1e-4 });
     let weightsBytes = device.stats().liveBytes;
     let steps = 0;

@@ -120,6 +120,10 @@ export class Node implements GraphNode {
  */
 export function record(op: string, out: Tensor, inputs: Tensor[], save: Tensor[], backward: BackwardFn): Tensor {
   if (!recording || !inputs.some((t) => t.requiresGrad)) return out;
+  const half = inputs.find((t) => t.requiresGrad && t.dtype === 'f16');
+  if (half) {
+    throw new Error(`${op}: input ${half} is f16 and requires a gradient; f16 tensors are inference-only (keep the model at f32 precision to train it)`);
+  }
   const parents: Parent[] = inputs.map((t) => {
     if (!t.requiresGrad) return null;
     if (t.node instanceof Node) {

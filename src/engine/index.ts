@@ -21,6 +21,7 @@ export {
   ModuleList,
   asParameter,
   type Parameter,
+  type Precision,
   type StateValue,
   type StateDictInput,
   type LoadStateDictOptions,

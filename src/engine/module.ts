@@ -8,12 +8,18 @@
  *   PyTorch (`decoder.layers.0.weight`), so state dicts map one to one onto PyTorch checkpoints.
  */
 import { copyKernel } from '../kernels/copy/copy.js';
+import { noGrad } from './autograd.js';
+import { cast } from './ops/cast.js';
+import { requireShaderF16 } from './ops/run.js';
 import { keep } from './scope.js';
 import { formatShape, sameShape } from './shape.js';
 import { Tensor } from './tensor.js';
 
 /** A trainable tensor (a leaf that a Module owns). */
 export type Parameter = Tensor;
+
+/** Storage precision of a model's matmul weights (Module.toPrecision). */
+export type Precision = 'f32' | 'f16';
 
 /** A state-dict value: a tensor, or host data with its shape (as read from a weights file). */
 export type StateValue = Tensor | { shape: readonly number[]; data: Float32Array | Int32Array };
@@ -38,9 +44,16 @@ export function asParameter(t: Tensor, requiresGrad = true): Parameter {
   if (t.node !== null) {
     throw new Error(`parameter: ${t} is the output of '${t.node.op}'; pass a leaf tensor (detach() it first)`);
   }
+  if (requiresGrad) refuseHalfGradient(t, 'parameter');
   keep(t);
   t.requiresGrad = requiresGrad;
   return t;
+}
+
+/** f16 tensors never take gradients (inference-only weights, Module.toPrecision). */
+function refuseHalfGradient(t: Tensor, what: string): void {
+  if (t.dtype !== 'f16') return;
+  throw new Error(`${what}: ${t} is stored as f16, which is inference-only and takes no gradient; keep the model at f32 precision to train it`);
 }
 
 function checkName(owner: Module, name: string): void {
@@ -154,6 +167,61 @@ export class Module {
     return this;
   }
 
+  /**
+   * Stores the matmul weights of this module and its descendants at `precision`: the parameters
+   * each module names in `precisionParameterNames` (nn.Linear: its weight; biases, norms,
+   * embeddings and convs stay f32). 'f16' halves their bytes, and linear() reads them as f16 and
+   * computes in f32. f16 weights are inference-only: frozen (requiresGrad false); unfreezing them
+   * or differentiating through them throws. 'f32' converts them back (exactly) as trainable
+   * parameters. A weight registered in several places is converted once. On a WebGPU device
+   * without `shader-f16`, 'f16' throws before converting anything. Returns this.
+   */
+  toPrecision(precision: Precision): this {
+    const what = `${this.constructor.name}.toPrecision`;
+    if (precision !== 'f32' && precision !== 'f16') {
+      throw new Error(`${what}: precision must be 'f32' or 'f16', got '${String(precision)}'`);
+    }
+    const slots: { owner: Module; name: string; t: Tensor }[] = [];
+    for (const [prefix, m] of this.namedModules()) {
+      for (const name of m.precisionParameterNames()) {
+        const t = m.ownParameters.get(name);
+        if (!t) throw new Error(`${what}: '${prefix ? `${prefix}.` : ''}${name}' is not a parameter of ${m.constructor.name}`);
+        if (t.dtype !== precision) slots.push({ owner: m, name, t });
+      }
+    }
+    if (precision === 'f16') for (const { t } of slots) requireShaderF16(what, t.device);
+    const converted = new Map<Tensor, Tensor>();
+    noGrad(() => {
+      for (const { owner, name, t } of slots) {
+        let c = converted.get(t);
+        if (!c) {
+          c = asParameter(cast(t, precision), precision === 'f32');
+          converted.set(t, c);
+        }
+        owner.ownParameters.set(name, c);
+      }
+    });
+    // The old tensors go, unless a module keeps one under a name it does not convert.
+    const registered = new Set(this.parameters());
+    for (const old of converted.keys()) if (!registered.has(old)) old.dispose();
+    return this;
+  }
+
+  /**
+   * Names of this module's own parameters that toPrecision converts: weights that only linear()
+   * reads. None by default; nn.Linear returns ['weight'].
+   */
+  protected precisionParameterNames(): readonly string[] {
+    return [];
+  }
+
+  /** This module's own parameter `name` (its current tensor: toPrecision may replace it). */
+  protected ownParameter(name: string): Parameter {
+    const t = this.ownParameters.get(name);
+    if (!t) throw new Error(`${this.constructor.name}: no parameter '${name}'`);
+    return t;
+  }
+
   /** Parameters and buffers by dotted name (the module's own tensors, not copies). */
   stateDict(): Map<string, Tensor> {
     return new Map([...this.namedParameters(), ...this.namedBuffers()]);
@@ -229,6 +297,7 @@ export class Module {
     if (hits.length === 0) {
       throw new Error(`${this.constructor.name}.${what}('${prefix}'): no parameter is named '${prefix}' or '${prefix}.*'`);
     }
+    if (on) for (const [name, p] of hits) refuseHalfGradient(p, `${this.constructor.name}.${what}: '${name}'`);
     for (const [, p] of hits) {
       p.requiresGrad = on;
       if (!on) {
@@ -280,7 +349,8 @@ function copyInto(target: Tensor, value: StateValue): void {
     return;
   }
   if (value.storage === target.storage) return;
-  const n = target.size;
+  // The copy moves 32-bit words: an f16 tensor's halves are packed two to a word.
+  const n = target.dtype === 'f16' ? Math.ceil(target.size / 2) : target.size;
   device.run(
     copyKernel,
     { shape: [n], srcShape: [n], srcStrides: [1], srcStep: [1], srcOffset: 0, dstStrides: [1], dstOffset: 0 },

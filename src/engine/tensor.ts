@@ -3,6 +3,7 @@
  * Tensors are always contiguous and row-major; reshape shares storage, every other movement op
  * copies. Tensors never dispose themselves: scopes do (scope.ts), or `dispose()`.
  */
+import { floatToHalfBits, halfBitsToFloat32 } from '../kernels/cast/half.js';
 import type { HostArray } from '../kernels/kernel-spec.js';
 import type { Device, DType, Storage } from './device/device.js';
 import { DTYPE_BYTES } from './device/device.js';
@@ -78,7 +79,10 @@ export class Tensor {
     if (data.length !== n) {
       throw new Error(`fromArray: ${data.length} values do not fill shape ${formatShape(shape)} (${n} elements)`);
     }
-    const host: HostArray = dtype === 'f32' ? Float32Array.from(data) : Int32Array.from(data);
+    if (dtype === 'f16' && options.requiresGrad) {
+      throw new Error(`fromArray: an f16 tensor ${formatShape(shape)} cannot require a gradient (f16 is inference-only storage)`);
+    }
+    const host: HostArray = dtype === 'f32' ? Float32Array.from(data) : dtype === 'i32' ? Int32Array.from(data) : halfBits(data);
     const t = Tensor.empty(shape, dtype, options.device ?? getDefaultDevice(), options.label);
     t.device.write(t.storage, host);
     t.requiresGrad = options.requiresGrad ?? false;
@@ -87,7 +91,7 @@ export class Tensor {
 
   static full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
     const dtype = options.dtype ?? 'f32';
-    const host = dtype === 'f32' ? new Float32Array(numel(shape)) : new Int32Array(numel(shape));
+    const host = dtype === 'i32' ? new Int32Array(numel(shape)) : new Float32Array(numel(shape));
     host.fill(value);
     return Tensor.fromArray(host, shape, { ...options, dtype });
   }
@@ -150,9 +154,10 @@ export class Tensor {
     node?.decRef();
   }
 
-  /** Reads the values back (flushes pending GPU work). */
+  /** Reads the values back (flushes pending GPU work); f16 tensors come back decoded as f32. */
   async read(): Promise<Float32Array | Int32Array> {
     const bytes = await this.device.read(this.storage, this.size * DTYPE_BYTES[this.dtype]);
+    if (this.dtype === 'f16') return halfBitsToFloat32(new Uint16Array(bytes, 0, this.size));
     return this.dtype === 'f32' ? new Float32Array(bytes) : new Int32Array(bytes);
   }
 
@@ -164,4 +169,15 @@ export class Tensor {
   toString(): string {
     return `Tensor#${this.id}(${formatShape(this.shape)}, ${this.dtype}${this.requiresGrad ? ', grad' : ''})`;
   }
+}
+
+/**
+ * f16 bit patterns of `data`, each value first rounded to f32 (so that fromArray(..., f16) equals
+ * cast(fromArray(...), 'f16')), then to half, nearest-even. The array gets an even length: queue
+ * writes must be a multiple of 4 bytes.
+ */
+function halfBits(data: ArrayLike<number>): Uint16Array {
+  const out = new Uint16Array(data.length + (data.length % 2));
+  for (let i = 0; i < data.length; i++) out[i] = floatToHalfBits(Math.fround(data[i]!));
+  return out;
 }

@@ -11,8 +11,13 @@
  * - Sizes travel in the uniform block built by `uniforms(params)`.
  */
 
-/** Element type of one storage binding as the WGSL sees it. */
-export type ElemType = 'f32' | 'i32' | 'u32';
+/**
+ * Element type of one storage binding: what the WGSL declares, and the typed view a CPU reference
+ * gets. 'f16' is IEEE half: `array<f16>` (or `array<vec4<f16>>`) behind `enable f16;`, which needs
+ * the `shader-f16` feature; a kernel that needs no f16 arithmetic may instead declare the binding
+ * `array<u32>` and unpack two halves per word itself (kernels/cast). References see Uint16Array.
+ */
+export type ElemType = 'f32' | 'i32' | 'u32' | 'f16';
 
 export interface BindingDecl {
   /** Name used in the WGSL (`var<storage, ...> name: array<type>`), handy in errors. */
@@ -24,8 +29,8 @@ export interface BindingDecl {
 /** One 32-bit uniform word: the WGSL struct declares the fields in the same order. */
 export type UniformWord = { u32: number } | { i32: number } | { f32: number };
 
-/** Typed view a CPU reference receives for one binding. */
-export type HostArray = Float32Array | Int32Array | Uint32Array;
+/** Typed view a CPU reference receives for one binding (Uint16Array: f16 bit patterns). */
+export type HostArray = Float32Array | Int32Array | Uint32Array | Uint16Array;
 
 /**
  * Workgroup counts. A plain number is a 1-D launch that the device may fold into 2-D when it

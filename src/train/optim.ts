@@ -46,7 +46,10 @@ export class AdamW {
     for (const [name, p] of list) {
       if (names.has(name)) throw new Error(`AdamW: parameter name '${name}' appears twice`);
       if (seen.has(p)) throw new Error(`AdamW: parameter '${name}' (${p}) appears twice`);
-      if (p.dtype !== 'f32') throw new Error(`AdamW: parameter '${name}' has dtype ${p.dtype}, expected f32`);
+      if (p.dtype !== 'f32') {
+        const why = p.dtype === 'f16' ? ' (f16 weights are inference-only: load the model at f32 precision to train it)' : '';
+        throw new Error(`AdamW: parameter '${name}' has dtype ${p.dtype}, expected f32${why}`);
+      }
       names.add(name);
       seen.add(p);
     }

@@ -111,11 +111,11 @@ describe.each(await testDevices())('conv2d GEMM backward variants on %s', (_name
       const want = new Float64Array(n.a);
       eachTap(g, (ia, ib, iw) => (want[ia] = want[ia]! + b[ib]! * w[iw]!));
       if (bias) want.forEach((v, i) => (want[i] = v + bv[Math.floor(i / (g.a[1] * g.a[2])) % aC]!));
-      // Wt [kH, kW, bC, aC] = W [bC, aC, kH, kW] permuted (the op makes it with a copy).
+      // Wt [bC, kH, kW, aC] = W [bC, aC, kH, kW] permuted (the op makes it with a copy).
       const wt = new Float32Array(n.w);
       for (let cb = 0; cb < bC; cb++)
         for (let ca = 0; ca < aC; ca++)
-          for (let t = 0; t < kH * kW; t++) wt[(t * bC + cb) * aC + ca] = w[(cb * aC + ca) * kH * kW + t]!;
+          for (let t = 0; t < kH * kW; t++) wt[(cb * kH * kW + t) * aC + ca] = w[(cb * aC + ca) * kH * kW + t]!;
       const params = {
         batch: g.batch, a: g.b, b: g.a, kernel: g.kernel, stride: [1, 1] as const,
         padding: conv2dGemmFlipPadding(g.kernel, g.padding, g.dilation)!, dilation: g.dilation, bias, flip: true,

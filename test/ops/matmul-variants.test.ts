@@ -3,6 +3,7 @@ import * as E from '../../src/engine/index.js';
 import { type MatmulParams, matmulKernel } from '../../src/kernels/matmul/matmul.js';
 import { type MatmulSgParams, matmulSgKernel, matmulSgVecA, matmulSgVecB } from '../../src/kernels/matmul/matmul-sg.js';
 import type { KernelSpec } from '../../src/kernels/kernel-spec.js';
+import { TUNING_VERSION, installTuning } from '../../src/engine/device/tuning.js';
 import { expectClose } from '../helpers/allclose.js';
 import { testDevices } from '../helpers/devices.js';
 import { randomNormal } from '../helpers/gradcheck.js';
@@ -103,6 +104,37 @@ describe.each(await testDevices())('matmul kernel variants on %s', (_name, devic
     const p = { ...shapes[2]![0], ...shapes[2]![1], batchShape: [], aBatchStrides: [], bBatchStrides: [] };
     expect(matmulSgVecA(p)).toBe(true);
     expect(matmulSgVecB(p)).toBe(true);
+  });
+
+  // The large tile compiles for about a minute per variant on lavapipe: one variant only, the one
+  // linear layers use (the bench cross-checks the nn variant against its peers).
+  it.skipIf(!sgSupported(device))('subgroup variants: the large 32 x 128 tile (nt with bias)', async () => {
+    await check(matmulSgKernel, { M: 70, N: 260, K: 24, transA: false, transB: true, bias: true }, { rows: 32, groups: 4 });
+  }, 600_000);
+
+  it('tile choice: the large tile only for large products with vec4 loads, tuned rows otherwise', () => {
+    const tile = (M: number, N: number, K: number, batch = 1, transB = false) => E.subgroupMatmulTile(device, {
+      M, N, K, transA: false, transB, batchShape: batch > 1 ? [batch] : [], aBatchStrides: [], bBatchStrides: [],
+    });
+    expect(tile(1024, 1024, 1024)).toEqual({ rows: 32, groups: 4 });
+    expect(tile(485, 2304, 768, 1, true)).toEqual({ rows: 32, groups: 4 });
+    // Odd K or N: scalar loads, never the large tile.
+    expect(tile(1024, 1023, 1024)).toEqual({ rows: 24, groups: 1 });
+    expect(tile(1024, 1024, 1022, 1, true)).toEqual({ rows: 24, groups: 1 });
+    // 485 x 485 x 64 per head (attention's products): below the threshold and too narrow.
+    expect(tile(485, 485, 64, 12)).toEqual({ rows: 24, groups: 1 });
+    expect(tile(256, 512, 256)).toEqual({ rows: 24, groups: 1 });
+    installTuning(device, {
+      version: TUNING_VERSION,
+      adapter: 'test',
+      entries: { [E.MATMUL_SG_TUNABLE]: { default: { choice: 'r16', candidates: ['r24', 'r16', 'r32'], ms: {}, timing: 'gpu' } } },
+    });
+    try {
+      expect(tile(256, 512, 256)).toEqual({ rows: 16, groups: 1 });
+      expect(tile(1024, 1024, 1024)).toEqual({ rows: 32, groups: 4 });
+    } finally {
+      installTuning(device, null);
+    }
   });
 
   it('ops give the same products with and without the subgroup variants', async () => {

@@ -3,6 +3,7 @@
  * person can act on when there is none, and the checks that a model fits the adapter's limits.
  */
 import { CpuDevice, type Device, WebGpuDevice, openSafetensors } from '../../src/engine/index.js';
+import { autotune, indexedDbTuningStore } from '../../src/engine/device/tuning.js';
 import { requestBrowserDevice } from '../../src/engine/platform/browser.js';
 
 export type GpuStatus =
@@ -46,9 +47,25 @@ export async function initGpu(onError: (message: string) => void): Promise<GpuSt
   void device.gpu.lost.then((info) => {
     if (info.reason !== 'destroyed') onError(`The WebGPU device was lost (${info.message || info.reason}): reload the page.`);
   });
+  await tuneKernels(device);
   const limits: Record<string, number> = {};
   for (const name of SHOWN_LIMITS) limits[name] = device.gpu.limits[name];
   return { ok: true, device, adapter: device.description, limits };
+}
+
+/**
+ * Picks the fastest kernel variants for this adapter (measured on the first visit, then cached in
+ * IndexedDB; engine/device/tuning.ts). `?tuning=off` in the page address skips it (ops then use
+ * their defaults), `?tuning=retune` measures again. Tuning never blocks the app: failures are logged.
+ */
+async function tuneKernels(device: WebGpuDevice): Promise<void> {
+  const asked = new URLSearchParams(globalThis.location?.search ?? '').get('tuning');
+  const mode = asked === 'off' ? 'off' : asked === 'retune' ? 'retune' : 'auto';
+  try {
+    await autotune(device, { store: indexedDbTuningStore(), mode, log: (line) => console.info(line) });
+  } catch (err) {
+    console.warn(`tuning: failed (${(err as Error).message}); kernels use their defaults`);
+  }
 }
 
 /** A CPU device for browsers without WebGPU: every kernel's TypeScript reference (slow). */

@@ -1,6 +1,6 @@
 /**
  * `webvlsm segment --model <dir> --image <file> --prompt "..." [--prompt ...] --out <mask.png>
- *  [--overlay <png>] [--threshold t] [--device cpu|webgpu] [--model-type clipseg|cris]
+ *  [--overlay <png>] [--threshold t] [--device cpu|webgpu] [--precision f32|f16] [--model-type clipseg|cris]
  *  [--config cris-r50|cris-r101|<config.json>] [--word-len N] [--input-size S]`: segmentation of
  * one PNG or JPEG image with a CLIPSeg checkpoint folder (models/clipseg/api.ts) or a CRIS
  * checkpoint (models/cris/api.ts; `--config` and `--word-len` are needed because CRIS checkpoints
@@ -16,15 +16,14 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { CpuDevice, type Device } from '../../engine/index.js';
+import type { Device } from '../../engine/index.js';
 import { writeFileAtomic } from '../../engine/io/safetensors-lazy-node.js';
-import { INSTALL_DRIVER_HINT, requestNodeDevice } from '../../engine/platform/node.js';
 import { CLIPSeg, type SegmentationResult } from '../../models/clipseg/api.js';
 import { CRIS } from '../../models/cris/api.js';
 import { CRIS_CONFIGS, type CrisConfigName } from '../../models/cris/configs.js';
 import { CRIS_THRESHOLD } from '../../models/cris/postprocess.js';
 import { PALETTE, applyOrientation, decodeImage, encodePng, overlay, overlayLabels } from '../../models/image/index.js';
-import { isCi } from '../gpu.js';
+import { openCliDevice } from '../gpu.js';
 import { type CliIo, type Command, EXIT_OK, UsageError, parseCommandArgs } from './command.js';
 
 /** A failure that is not a usage error (exit 1), with a plain message. */
@@ -62,14 +61,13 @@ async function checkOutputFolder(path: string, what: string): Promise<void> {
   }
 }
 
+/** The CLI's device (tuned for the adapter, see cli/gpu.ts); its errors are this command's usage errors. */
 async function openDevice(which: string | undefined, io: CliIo): Promise<{ device: Device; owned: boolean }> {
-  if (which === 'cpu') return { device: new CpuDevice(), owned: false };
-  const { device, reason: why } = await requestNodeDevice();
-  if (device) return { device, owned: true };
-  if (which === 'webgpu') throw new SegmentError(`--device webgpu was asked for, but there is no WebGPU adapter: ${why}. To fix: ${INSTALL_DRIVER_HINT}`);
-  if (isCi()) throw new SegmentError(`CI=true but no WebGPU adapter is available: ${why}. To fix: ${INSTALL_DRIVER_HINT}`);
-  io.err(`warning: no WebGPU adapter (${why}); running on the CPU reference device (slow). To use WebGPU, ${INSTALL_DRIVER_HINT}\n`);
-  return { device: new CpuDevice(), owned: false };
+  try {
+    return await openCliDevice(which, io);
+  } catch (err) {
+    throw new SegmentError((err as Error).message);
+  }
 }
 
 function parseThreshold(text: string | undefined, fallback: number): number {
@@ -119,7 +117,7 @@ export const segmentCommand: Command = {
   summary: 'segment an image with text prompts using a CLIPSeg folder or CRIS checkpoint (mask / label map PNG)',
   help: [
     'usage: webvlsm segment --model <dir> --image <file> --prompt "..." [--prompt ...] --out <mask.png>',
-    '                       [--overlay <overlay.png>] [--threshold t] [--device cpu|webgpu]',
+    '                       [--overlay <overlay.png>] [--threshold t] [--device cpu|webgpu] [--precision f32|f16]',
     '                       [--model-type clipseg|cris] [--config <name|json>] [--word-len N] [--input-size S]',
     '',
     '  --model <dir>      a Hugging Face CLIPSeg folder (config.json + model.safetensors or',
@@ -134,6 +132,9 @@ export const segmentCommand: Command = {
     '  --overlay <png>    also write the image with the mask / labels blended in colour (RGBA)',
     '  --threshold <t>    probability threshold in [0, 1] (default 0.5 CLIPSeg, 0.35 CRIS)',
     '  --device <d>       cpu or webgpu (default: webgpu when an adapter exists, else cpu)',
+    '  --precision <p>    f32 (default) or f16: CLIPSeg keeps its Linear weights as f16 (half their',
+    '                     memory and bandwidth; computed in f32, so only the weights\' rounding',
+    '                     changes the result). Needs the WebGPU shader-f16 feature (cpu has it)',
     '  --model-type <m>   clipseg (default) or cris',
     '',
     'CRIS only (checkpoints store neither the variant nor word_len):',
@@ -157,6 +158,7 @@ export const segmentCommand: Command = {
       overlay: { type: 'string' },
       threshold: { type: 'string' },
       device: { type: 'string' },
+      precision: { type: 'string' },
       'model-type': { type: 'string' },
       config: { type: 'string' },
       'word-len': { type: 'string' },
@@ -189,6 +191,9 @@ export const segmentCommand: Command = {
     if (deviceName !== undefined && deviceName !== 'cpu' && deviceName !== 'webgpu') {
       throw new UsageError(`segment: --device must be cpu or webgpu, got '${deviceName}'`);
     }
+    const precision = (values.precision as string | undefined) ?? 'f32';
+    if (precision !== 'f32' && precision !== 'f16') throw new UsageError(`segment: --precision must be f32 or f16, got '${precision}'`);
+    if (precision === 'f16' && modelType === 'cris') throw new UsageError('segment: --precision f16 applies to --model-type clipseg only');
     for (const [flag, path] of [['--out', out], ['--overlay', overlayPath]] as const) {
       if (path !== undefined && !path.toLowerCase().endsWith('.png')) throw new UsageError(`segment: ${flag} must name a .png file, got '${path}'`);
       if (path !== undefined && resolve(path) === resolve(imagePath)) throw new UsageError(`segment: ${flag} would overwrite the input image ${imagePath}`);
@@ -211,7 +216,7 @@ export const segmentCommand: Command = {
         model = cris;
         result = await cris.segment(image, prompts, { threshold, applyExifOrientation: false });
       } else {
-        const clipseg = await CLIPSeg.fromPretrained(modelDir, { device });
+        const clipseg = await CLIPSeg.fromPretrained(modelDir, { device, precision });
         model = clipseg;
         result = await clipseg.segment(image, prompts, { threshold, applyExifOrientation: false });
       }
@@ -223,7 +228,7 @@ export const segmentCommand: Command = {
         await writeFileAtomic(overlayPath, async (h) => void (await h.write(encodePng(blended))));
       }
       const n = result.width * result.height;
-      const lines = [`model: ${modelType === 'cris' ? 'CRIS ' : ''}${modelDir} on ${device.description}`, `image: ${imagePath} (${result.width}x${result.height})`];
+      const lines = [`model: ${modelType === 'cris' ? 'CRIS ' : ''}${modelDir} on ${device.description}${precision === 'f16' ? ' (f16 weights)' : ''}`, `image: ${imagePath} (${result.width}x${result.height})`];
       result.prompts.forEach((p, i) => {
         const map = result.probabilities[i]!.data;
         let above = 0;

@@ -16,6 +16,7 @@ export class CpuDevice implements Device {
   readonly kind = 'cpu' as const;
   readonly description = 'cpu (kernel references in TypeScript)';
   readonly maxBindingBytes = 2 ** 31 - 4;
+  readonly shaderF16 = true;
   private live = 0;
   private liveBytes = 0;
   private created = 0;
@@ -65,6 +66,8 @@ export class CpuDevice implements Device {
           return new Int32Array(buf);
         case 'u32':
           return new Uint32Array(buf);
+        case 'f16':
+          return new Uint16Array(buf);
       }
     });
     spec.reference(params, views);

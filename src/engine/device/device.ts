@@ -5,9 +5,14 @@
  */
 import type { HostArray, KernelSpec } from '../../kernels/kernel-spec.js';
 
-export type DType = 'f32' | 'i32';
+/**
+ * Element types of tensors. 'f16' is a storage type only (2 bytes per element; buffers still come
+ * in 4-byte multiples): weights of a model loaded at f16 precision, which matmul reads and widens to
+ * f32. Nothing computes in f16 and nothing differentiates through it.
+ */
+export type DType = 'f32' | 'i32' | 'f16';
 
-export const DTYPE_BYTES: Record<DType, number> = { f32: 4, i32: 4 };
+export const DTYPE_BYTES: Record<DType, number> = { f32: 4, i32: 4, f16: 2 };
 
 /** An opaque device allocation. Tensors share one Storage (reshape is free) through refcounting. */
 export interface Storage {
@@ -38,6 +43,11 @@ export interface Device {
   readonly description: string;
   /** Largest storage binding in bytes; bigger tensors are refused with a clear error. */
   readonly maxBindingBytes: number;
+  /**
+   * Whether kernels reading f16 storage (WGSL `enable f16;`) can run: the WebGPU adapter's
+   * `shader-f16` feature (SwiftShader, for one, lacks it); always true on the CPU device.
+   */
+  readonly shaderF16: boolean;
   alloc(byteSize: number, label?: string): Storage;
   /** Gives a storage back (to the pool on WebGPU, only once the work that used it was submitted). */
   release(storage: Storage): void;

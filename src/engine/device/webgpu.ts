@@ -30,6 +30,7 @@ let nextId = 1;
 export class WebGpuDevice implements Device {
   readonly kind = 'webgpu' as const;
   readonly maxBindingBytes: number;
+  readonly shaderF16: boolean;
   private readonly pool: BufferPool;
   private readonly pipelines: PipelineCache;
   private readonly arena: UniformArena;
@@ -52,6 +53,8 @@ export class WebGpuDevice implements Device {
   ) {
     this.flushEvery = options.flushEvery ?? 64;
     this.maxBindingBytes = gpu.limits.maxStorageBufferBindingSize;
+    // platform/gpu-device.ts requests 'shader-f16' whenever the adapter offers it.
+    this.shaderF16 = gpu.features.has('shader-f16');
     this.maxWorkgroupsPerDim = gpu.limits.maxComputeWorkgroupsPerDimension;
     this.pool = new BufferPool(gpu, options.maxPooledBytes);
     this.pipelines = new PipelineCache(gpu);

@@ -62,7 +62,7 @@ export interface ShapeMismatch {
 export interface DtypeMismatch {
   name: string;
   key: string;
-  expected: 'f32' | 'i32';
+  expected: 'f32' | 'i32' | 'f16';
   actual: TensorDType;
   /** Why it cannot be loaded (a float into i32, a value out of range, another device...). */
   reason: string;
@@ -242,6 +242,10 @@ function check(module: Module, matched: Matched, options: LoadStateOptions, intD
       report.dtypeMismatch.push({ name, key: e.key, expected: target.dtype, actual: e.dtype, reason });
     };
     const item: PlanItem = { name, key: e.key, target, entry: e };
+    if (target.dtype === 'f16') {
+      mismatch('the model stores it as f16 (Module.toPrecision): load the weights at f32 precision, then convert');
+      continue;
+    }
     if (e.tensor) {
       if (e.tensor.dtype !== target.dtype) {
         mismatch(`the checkpoint holds an engine tensor of dtype ${e.tensor.dtype}; it is not converted`);

@@ -22,6 +22,7 @@
  *
  * Browser-safe: no Node imports here. File access lives in safetensors-node.ts.
  */
+import { floatToHalfBits, halfBitsToFloat } from '../../kernels/cast/half.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I32' | 'I64' | 'U8' | 'BOOL';
 
@@ -139,15 +140,6 @@ function aligned(bytes: Uint8Array): ArrayBuffer {
   return out.buffer;
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac === 0 ? sign * Infinity : NaN;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
 /** Element i of a tensor's bytes as a JS number (I64: exact below 2^53, enough for range checks). */
 function elementReader(dtype: SafetensorsDType, bytes: Uint8Array): (i: number) => number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -157,7 +149,7 @@ function elementReader(dtype: SafetensorsDType, bytes: Uint8Array): (i: number) 
     case 'F64':
       return (i) => view.getFloat64(i * 8, true);
     case 'F16':
-      return (i) => halfToFloat(view.getUint16(i * 2, true));
+      return (i) => halfBitsToFloat(view.getUint16(i * 2, true));
     case 'BF16': {
       // bf16 is the top half of an f32: widen the bits and reinterpret.
       const scratch = new DataView(new ArrayBuffer(4));
@@ -321,7 +313,7 @@ function encode(name: string, t: TensorToWrite): Uint8Array {
     switch (t.dtype) {
       case 'F32': view.setFloat32(i * 4, v, true); break;
       case 'F64': view.setFloat64(i * 8, v, true); break;
-      case 'F16': view.setUint16(i * 2, floatToHalf(v), true); break;
+      case 'F16': view.setUint16(i * 2, floatToHalfBits(v), true); break;
       case 'BF16': view.setUint16(i * 2, floatToBf16(v), true); break;
       case 'I32': view.setInt32(i * 4, int(v, i), true); break;
       case 'I64': view.setBigInt64(i * 8, BigInt(int(v, i)), true); break;
@@ -337,31 +329,6 @@ function floatToBf16(v: number): number {
   const bits = new Uint32Array(new Float32Array([v]).buffer)[0]!;
   if (Number.isNaN(v)) return 0x7fc0;
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
-  const r = x - f;
-  return r > 0.5 || (r === 0.5 && f % 2 === 1) ? f + 1 : f;
-}
-
-/** Round-to-nearest-even float -> f16 bits (overflow to infinity, gradual underflow). */
-function floatToHalf(v: number): number {
-  if (Number.isNaN(v)) return 0x7e00;
-  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
-  const a = Math.abs(v);
-  if (a >= 65520) return sign | 0x7c00; // rounds to infinity
-  // Subnormal: units of 2^-24 (rounding up to 0x400 gives the smallest normal, which is correct).
-  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24);
-  let exp = Math.floor(Math.log2(a));
-  if (2 ** exp > a) exp--;
-  else if (2 ** (exp + 1) <= a) exp++;
-  let mant = roundHalfEven((a / 2 ** exp - 1) * 1024); // exact in float64 before rounding
-  if (mant === 1024) {
-    mant = 0;
-    exp++;
-  }
-  return sign | ((exp + 15) << 10) | mant;
 }
 
 /**

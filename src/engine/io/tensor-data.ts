@@ -18,6 +18,7 @@
  *
  * Browser-safe: no Node imports.
  */
+import { halfBitsToFloat32 } from '../../kernels/cast/half.js';
 
 export type TensorDType = 'f64' | 'f32' | 'f16' | 'bf16' | 'i64' | 'i32' | 'i16' | 'i8' | 'u8' | 'bool';
 
@@ -123,38 +124,8 @@ export function tensorBytes(t: TensorData): Uint8Array {
   return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
 }
 
-let halfTable: Uint32Array | null = null;
-
-/** f32 bit pattern of every f16 bit pattern (256 KiB, built once). */
-function halfToFloatBitsTable(): Uint32Array {
-  if (halfTable) return halfTable;
-  const table = new Uint32Array(65536);
-  const f = new Float32Array(table.buffer);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 31) {
-      // Infinity, or NaN keeping sign and payload (quiet bit set), as a hardware cast does.
-      table[h] = ((h & 0x8000) << 16) | 0x7f800000 | (frac << 13) | (frac === 0 ? 0 : 0x400000);
-    } else if (exp === 0) {
-      f[h] = sign * frac * 2 ** -24;
-    } else {
-      f[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
-    }
-  }
-  halfTable = table;
-  return table;
-}
-
-/** IEEE half bit patterns to float32 (exact: every f16 value is an f32 value). */
-export function halfBitsToFloat32(bits: Uint16Array): Float32Array {
-  const table = halfToFloatBitsTable();
-  const out = new Float32Array(bits.length);
-  const outBits = new Uint32Array(out.buffer);
-  for (let i = 0; i < bits.length; i++) outBits[i] = table[bits[i]!]!;
-  return out;
-}
+/** IEEE half bit patterns to float32 (exact); kernels/cast/half.ts holds the f16 helpers. */
+export { halfBitsToFloat32 };
 
 /** bfloat16 bit patterns to float32: the 16 bits become the top half of the f32 (exact). */
 export function bfloat16BitsToFloat32(bits: Uint16Array): Float32Array {

@@ -13,3 +13,6 @@ export * from './conv.js';
 export * from './pool.js';
 export * from './resize.js';
 export * from './optim.js';
+export * from './cast.js';
+// Registers the per-adapter kernel choices (engine/device/tuning.ts) at import.
+import './tunables.js';

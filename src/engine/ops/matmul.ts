@@ -12,15 +12,16 @@
  * M ([B, T, K]·[K, N] is one [B*T, K]·[K, N] product), so dB needs no batch reduction afterwards.
  */
 import { type MatmulParams, matmulKernel } from '../../kernels/matmul/matmul.js';
-import { SUBGROUP, matmulSgKernel } from '../../kernels/matmul/matmul-sg.js';
+import { SUBGROUP, matmulSgKernel, matmulSgVecA, matmulSgVecB } from '../../kernels/matmul/matmul-sg.js';
 import { record } from '../autograd.js';
 import type { Device } from '../device/device.js';
+import { tunedVariant } from '../device/tuning.js';
 import { scope } from '../scope.js';
 import { broadcastShapes, broadcastStrides, formatShape, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { reshape } from './movement.js';
 import { sumToShape } from './reduce.js';
-import { deviceOf, expectDtype, launch, output } from './run.js';
+import { deviceOf, expectDtype, launch, output, requireShaderF16 } from './run.js';
 
 export interface MatmulOptions {
   /** Read `a` transposed over its last two dims (no copy). */
@@ -57,8 +58,43 @@ export function useSubgroupKernels(device: Device): boolean {
   return hit;
 }
 
-/** Output rows per workgroup of the subgroup matmul (24: best of 16/24/32 at the CLIP shapes). */
-const SG_ROWS = 24;
+/**
+ * Tile of the subgroup matmul for one product: `rows` x 32*`groups` outputs per workgroup.
+ *
+ * Large products (ViT-B/16's 485x768x2304, 1024^3) take a 32 x 128 tile: each broadcast A value
+ * and each per-lane B load then feed 4x more FMAs, 1.5-2x faster than 24 x 32 on lavapipe. Its
+ * cost is compile time: LLVM takes about a minute per variant (the 128 accumulators spill), once
+ * per machine (Mesa caches compiled shaders on disk), so only products of at least
+ * LARGE_PRODUCT_MACS multiply-adds take it and small models (tests, the demo) never compile it.
+ * Everything else takes `rows` x 32 with rows from the adapter's tuning ('matmul-sg', measured
+ * among 16/24/32 by engine/device/tuning.ts), 24 by default. All tiles sum each output over k in
+ * the same order, so the choice never changes a result.
+ */
+export function subgroupMatmulTile(device: Device, p: Omit<MatmulParams, 'bias'>): { rows: number; groups: number } {
+  const { M, N, K } = p;
+  const batch = p.batchShape.reduce((x, y) => x * y, 1);
+  // Only with vec4 loads of both operands: the scalar load paths make the big tile's code (and its
+  // compile time) several times larger still.
+  const vec4Loads = matmulSgVecB({ ...p, bias: false }) && matmulSgVecA({ ...p, bias: false, rows: 32 });
+  if (vec4Loads && M >= 256 && N >= 512 && K >= 256 && M * N * K * batch >= LARGE_PRODUCT_MACS) return { rows: 32, groups: 4 };
+  const tuned = tunedVariant(device, MATMUL_SG_TUNABLE, 'default');
+  return { rows: tuned ? Number(tuned.slice(1)) : 24, groups: 1 };
+}
+
+/** Multiply-adds from which a product takes the large subgroup tile (256 x 768 x 1365). */
+export const LARGE_PRODUCT_MACS = 2 ** 28;
+/** Tunable names (registered in ops/tunables.ts). */
+export const MATMUL_SG_TUNABLE = 'matmul-sg';
+export const MATMUL_TILED_TUNABLE = 'matmul-tiled';
+
+/** Outputs per thread of the register-tiled matmul: tuned per adapter, else 8x8 for products of 64x64 and more. */
+function tiledMatmulTile(device: Device, M: number, N: number): 4 | 8 {
+  // 8x8 outputs per thread ran 1.2-1.8x faster than 4x4 on lavapipe at the CLIP shapes; small
+  // products keep 4x4 so that they still spread over several workgroups.
+  if (M < 64 || N < 64) return 4;
+  const tuned = tunedVariant(device, MATMUL_TILED_TUNABLE, 'default');
+  return tuned === 't4' ? 4 : 8;
+}
 
 /** Geometry of one product C = op(A)·op(B) in kernel terms. */
 interface Plan {
@@ -101,15 +137,17 @@ function product(
     aBatchStrides: a.batchStrides,
     bBatchStrides: b.batchStrides,
     alpha,
-    // 8x8 outputs per thread ran 1.2-1.8x faster than 4x4 on lavapipe at the CLIP shapes; small
-    // products keep 4x4 so that they still spread over several workgroups.
-    tile: geo.M >= 64 && geo.N >= 64 ? 8 : 4,
+    tile: tiledMatmulTile(a.t.device, geo.M, geo.N),
+    bF16: b.t.dtype === 'f16',
     ...(geo.scatter ? { scatter: geo.scatter } : {}),
   };
   const tensors = bias ? [a.t, b.t, bias, out] : [a.t, b.t, out];
   // K = 0 binds zero-size operands (4-byte buffers), too small for the subgroup kernel's vec4 views.
-  if (geo.K > 0 && useSubgroupKernels(a.t.device)) launch(matmulSgKernel, { ...params, rows: SG_ROWS }, tensors, out);
-  else launch(matmulKernel, params, tensors, out);
+  if (geo.K > 0 && useSubgroupKernels(a.t.device)) {
+    launch(matmulSgKernel, { ...params, ...subgroupMatmulTile(a.t.device, params) }, tensors, out);
+  } else {
+    launch(matmulKernel, params, tensors, out);
+  }
   return out;
 }
 
@@ -189,7 +227,9 @@ function productBackward(p: Plan, dC: Tensor, a: Tensor, b: Tensor, alpha: numbe
 function checkOperands(op: string, a: Tensor, b: Tensor): void {
   deviceOf(op, [a, b]);
   expectDtype(op, a, 'f32', 'a');
-  expectDtype(op, b, 'f32', 'b');
+  // b may be stored as f16 (weights at f16 precision, Module.toPrecision): read as f16, computed in f32.
+  if (b.dtype === 'f16') requireShaderF16(op, b.device);
+  else expectDtype(op, b, 'f32', 'b');
 }
 
 /** op(a)·op(b) for rank >= 2 operands, recorded. */
@@ -239,6 +279,9 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
 /**
  * torch.nn.functional.linear: y = x·Wᵀ + bias for x [..., in], weight [out, in], bias [out].
  * One fused kernel launch (bias added in the product's epilogue); x's leading dims are folded.
+ * The weight may be stored as f16 (a model at f16 precision): the kernel loads it as f16 and
+ * computes in f32, so the result equals linear with the f16 values as f32 weights. An f16 weight
+ * takes no gradient; x still gets one.
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   const op = 'linear';

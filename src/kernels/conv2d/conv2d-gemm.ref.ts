@@ -1,6 +1,6 @@
 /**
  * CPU reference for the implicit-GEMM conv2d (conv2d-gemm.ts): the same bindings (x, wt laid out
- * [kH, kW, Cin, Cout], optional bias, out; taps read in reverse order under `flip`), float64 sums
+ * [Cin, kH, kW, Cout], optional bias, out; taps read in reverse order under `flip`), float64 sums
  * rounded once on store.
  */
 import type { HostArray } from '../kernel-spec.js';
@@ -28,9 +28,9 @@ export function conv2dGemmReference(p: Conv2dGemmParams, buffers: HostArray[]): 
               const ix = ox * sW - pW + kw * dW;
               if (ix < 0 || ix >= w) continue;
               const tap = kh * kW + kw;
-              const tapRow = (p.flip ? kH * kW - 1 - tap : tap) * cin;
+              const tapAt = p.flip ? kH * kW - 1 - tap : tap;
               for (let ci = 0; ci < cin; ci++) {
-                acc += x[((n * cin + ci) * h + iy) * w + ix]! * wt[(tapRow + ci) * cout + co]!;
+                acc += x[((n * cin + ci) * h + iy) * w + ix]! * wt[(ci * kH * kW + tapAt) * cout + co]!;
               }
             }
           }

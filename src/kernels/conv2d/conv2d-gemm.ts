@@ -1,20 +1,22 @@
 /**
  * conv2d forward as an implicit GEMM, subgroup variant (groups = 1, NCHW, zero padding):
  *
- *   out[n, co, pix] = bias[co] + sum_{kh, kw, ci} X[n, ci, iy, ix] * Wt[(kh*kW + kw)*Cin + ci, co]
+ *   out[n, co, pix] = bias[co] + sum_{kh, kw, ci} X[n, ci, iy, ix] * Wt[ci*kH*kW + kh*kW + kw, co]
  *   with pix = oy*Wo + ox, iy = oy*sH - pH + kh*dH, ix = ox*sW - pW + kw*dW (reads outside X are 0)
  *
- * i.e. a product im2col(X)ᵀ [Ho*Wo, kH*kW*Cin] · Wt [kH*kW*Cin, Cout] that never materialises
- * im2col. Wt is the weight W [Cout, Cin, kH, kW] permuted to [kH, kW, Cin, Cout] (the op makes it;
- * it is small), so each lane reads its output channels as one vec4.
+ * i.e. a product im2col(X)ᵀ [Ho*Wo, Cin*kH*kW] · Wt [Cin*kH*kW, Cout] that never materialises
+ * im2col. Wt is the weight W [Cout, Cin, kH, kW] viewed as [Cout, Cin*kH*kW] and transposed (the op
+ * makes it: a plain 2-D transpose, which the 4x4 tile copy kernel does fast), so each lane reads its
+ * output channels as one vec4.
  * Same scheme as matmul-sg.ts (see there for why on lavapipe): one workgroup = one subgroup of 8;
  * a workgroup computes ROWS pixels x 32 channels; lane l owns channels co0 + 4l .. co0 + 4l + 3.
+ * (More channels per lane, as the large matmul tile has, measured slower here.)
  * The ROWS x 4 block of im2col values of a chunk (4 input channels at one tap) takes ROWS/2
  * cooperative loads (lane l: pixel 2q + l/4, channel ci0 + l%4) handed out with subgroupBroadcast.
  * Taps (kh, kw) are the outer loop, so each lane recomputes its pixels' input positions and
  * padding masks once per tap, not per load.
  *
- * `flip` reads the taps of Wt in reverse order (tap (kh, kw) uses Wt's row block of
+ * `flip` reads the taps of Wt in reverse order (tap (kh, kw) uses Wt's rows of
  * (kH-1-kh, kW-1-kw)): with stride 1 that makes this kernel conv2d's input gradient, see
  * conv2dGemmFlipPadding.
  *
@@ -53,7 +55,7 @@ export interface Conv2dGemmParams {
 /**
  * The gradient of a stride-1 conv2d (padding p, dilation d, kernel k per dim) with respect to its
  * input is the flipped-tap convolution of dOut with padding d*(k-1) - p and the same dilation,
- * over Wt = W [Cout, Cin, kH, kW] permuted to [kH, kW, Cout, Cin]: this returns that padding, or
+ * over Wt = W [Cout, Cin, kH, kW] permuted to [Cout, kH, kW, Cin]: this returns that padding, or
  * null where it would be negative (p > d*(k-1)) and the direct kernel must run.
  */
 export function conv2dGemmFlipPadding(
@@ -103,7 +105,7 @@ export const conv2dGemmKernel: KernelSpec<Conv2dGemmParams> = {
     const decl = (i: number, name: string, type: string, access: string) =>
       `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${type}>;`;
     const wLoad = (cc: number) => {
-      const row = `(tapRow + min(ci0 + ${cc}u, u.Cin - 1u)) * u.Cout`;
+      const row = `(min(ci0 + ${cc}u, u.Cin - 1u) * kTaps + tap) * u.Cout`;
       return v4
         ? `      let w${cc} = wt[(${row} + co) / 4u];`
         : `      let w${cc} = vec4<f32>(${range(4).map((j) => `wt[${row} + coS${j}]`).join(', ')});`;
@@ -133,8 +135,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = w % perImage;
   let HWo = u.Ho * u.Wo;
   let HW = u.H * u.W;
-  let m0 = (t / u.tilesN) * ${R}u;
-  let co0 = (t % u.tilesN) * ${COLS}u + lane * 4u;
+  // Consecutive workgroups share one channel tile (one slice of wt, reused from cache).
+  let m0 = (t % u.tilesM) * ${R}u;
+  let co0 = (t / u.tilesM) * ${COLS}u + lane * 4u;
+  let kTaps = u.kH * u.kW;
   // Cout % 4 == 0 for vec4 weights: the lane's 4 channels are all in range or all out of range.
   let co = ${v4 ? 'min(co0, u.Cout - 4u)' : 'co0'};
 ${v4 ? '' : range(4).map((j) => `  let coS${j} = min(co0 + ${j}u, u.Cout - 1u);`).join('\n')}
@@ -147,7 +151,7 @@ ${slots.map((q) => `  let pix${q} = min(m0 + ${2 * q}u + lane / 4u, HWo - 1u);
 ${range(R).map((r) => `  var acc${r} = vec4<f32>(0.0);`).join('\n')}
   for (var kh = 0u; kh < u.kH; kh++) {
     for (var kw = 0u; kw < u.kW; kw++) {
-      let tapRow = ${p.flip ? '(u.kH * u.kW - 1u - (kh * u.kW + kw))' : '(kh * u.kW + kw)'} * u.Cin;
+      let tap = ${p.flip ? '(kTaps - 1u - (kh * u.kW + kw))' : '(kh * u.kW + kw)'};
 ${slots.map((q) => `      let y${q} = iy${q} + i32(kh * u.dH);
       let x${q} = ix${q} + i32(kw * u.dW);
       let ok${q} = y${q} >= 0 && y${q} < i32(u.H) && x${q} >= 0 && x${q} < i32(u.W);

@@ -11,9 +11,10 @@
  * of a per-lane load. Each lane owns 4 consecutive output columns and loads B for them as vec4
  * where the layout allows it. No workgroup memory, no barriers.
  *
- * Geometry: a workgroup (= one subgroup of 8) computes a ROWS x 32 output tile; lane l owns rows
- * m0 .. m0+ROWS-1 and columns n0 + 4l .. n0 + 4l + 3 (ROWS x 4 accumulators). K advances in chunks
- * of 4. A chunk's ROWS x 4 block of A takes ROWS/2 cooperative loads:
+ * Geometry: a workgroup (= one subgroup of 8) computes a ROWS x 32*GROUPS output tile; lane l owns
+ * rows m0 .. m0+ROWS-1 and, for each group g, columns n0 + 32g + 4l .. + 3 (ROWS x GROUPS vec4
+ * accumulators). Bigger tiles reuse each load for more FMAs but compile slowly (ops/matmul.ts,
+ * subgroupMatmulTile). K advances in chunks of 4. A chunk's ROWS x 4 block of A takes ROWS/2 cooperative loads:
  *   A not transposed (k contiguous): load q: lane l reads row 2q + l/4, k = k0 + l%4;
  *                                     A(2q + t, kk) = subgroupBroadcast(v_q, 4t + kk).
  *   A transposed (m contiguous):     load (g, kk): lane l reads row 8g + l, k = k0 + kk;
@@ -23,18 +24,20 @@
  * Rows/columns past the edge read clamped (valid) addresses and are not stored; A values for
  * k >= K are zeroed, so K needs no multiple of 4.
  *
- * Bindings: a read f32, b read f32 (vec4<f32> when vecB), (bias read f32), out read_write f32.
+ * Bindings: a read f32, b read f32 (vec4<f32> when vecB; f16 / vec4<f16> with `bF16`, widened to
+ * f32 as loaded, behind `enable f16;`), (bias read f32), out read_write f32.
  * Uniform `Params`: as matmul.ts (tilesM / tilesN count ROWS x 32 tiles).
  * Dispatch: batchCount * tilesM * tilesN workgroups of 8, 1-D (folded past 65535 by the device).
  * Requires the `subgroups` feature and subgroupMinSize == subgroupMaxSize == 8 (the op checks):
  * correctness relies on one workgroup being exactly one subgroup.
- * Key: `matmul:f32:<nn|nt|tn|tt>:<bias|plain>[:scatter]:sg8:r<ROWS>x<COLS>:a<v4|s>:b<v4|s>`.
+ * Key: `matmul:f32[:bf16]:<nn|nt|tn|tt>:<bias|plain>[:scatter]:sg8:r<ROWS>x<COLS>:a<v4|s>:b<v4|s>`.
  * The `scatter` output reindexing is matmul.ts's.
  */
 import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
 import { f32, linearIndexFn, rankWords, u32, uniformDecl } from '../wgsl.js';
 import {
-  MATMUL_BATCH_OFFSETS, type MatmulParams, matmulBatchCount, matmulEpilogueTag, matmulKernel, matmulParamsStruct, matmulScatterWords,
+  MATMUL_BATCH_OFFSETS, type MatmulParams, matmulBatchCount, matmulDtypeTag, matmulEpilogueTag, matmulKernel, matmulParamsStruct,
+  matmulScatterWords,
 } from './matmul.js';
 import { matmulReference } from './matmul.ref.js';
 
@@ -48,7 +51,7 @@ const XYZW = 'xyzw';
 export interface MatmulSgParams extends MatmulParams {
   /** Output rows per workgroup (multiple of 8). Default 16. */
   rows?: number;
-  /** Groups of 4 columns per lane (1 or 2): a workgroup covers 32 * groups columns. Default 1. */
+  /** Groups of 4 columns per lane (1..4): a workgroup covers 32 * groups columns. Default 1. */
   groups?: number;
 }
 
@@ -109,13 +112,16 @@ function aSource(p: MatmulSgParams, vecA: boolean): { loads: string[]; at: (r: n
 function bSource(p: MatmulSgParams, vecB: boolean): { loads: string[]; row: (kk: number, q: number) => string } {
   const loads: string[] = [];
   const Q = groupsOf(p);
+  // An f16 B is widened as it is loaded (all arithmetic stays f32).
+  const vec = (load: string) => (p.bF16 ? `vec4<f32>(${load})` : load);
+  const scalars = (list: string[]) => (p.bF16 ? `vec4<f32>(vec4<f16>(${list.join(', ')}))` : `vec4<f32>(${list.join(', ')})`);
   if (!p.transB) {
     for (const kk of range(4)) {
       const row = `bOff + min(k0 + ${kk}u, u.K - 1u) * u.N`;
       for (const q of range(Q)) {
         loads.push(vecB
-          ? `    let bv${kk}_${q} = b[(${row} + bCol${q}) / 4u];`
-          : `    let bv${kk}_${q} = vec4<f32>(${range(4).map((c) => `b[${row} + bCol${q}_${c}]`).join(', ')});`);
+          ? `    let bv${kk}_${q} = ${vec(`b[(${row} + bCol${q}) / 4u]`)};`
+          : `    let bv${kk}_${q} = ${scalars(range(4).map((c) => `b[${row} + bCol${q}_${c}]`))};`);
       }
     }
     return { loads, row: (kk, q) => `bv${kk}_${q}` };
@@ -123,8 +129,8 @@ function bSource(p: MatmulSgParams, vecB: boolean): { loads: string[]; row: (kk:
   for (const q of range(Q)) {
     for (const c of range(4)) {
       loads.push(vecB
-        ? `    let bc${q}_${c} = b[(bCol${q}_${c} + k0) / 4u];`
-        : `    let bc${q}_${c} = vec4<f32>(${range(4).map((kk) => `b[bCol${q}_${c} + min(k0 + ${kk}u, u.K - 1u)]`).join(', ')});`);
+        ? `    let bc${q}_${c} = ${vec(`b[(bCol${q}_${c} + k0) / 4u]`)};`
+        : `    let bc${q}_${c} = ${scalars(range(4).map((kk) => `b[bCol${q}_${c} + min(k0 + ${kk}u, u.K - 1u)]`))};`);
     }
   }
   return { loads, row: (kk, q) => `vec4<f32>(${range(4).map((c) => `bc${q}_${c}.${XYZW[kk]}`).join(', ')})` };
@@ -133,7 +139,7 @@ function bSource(p: MatmulSgParams, vecB: boolean): { loads: string[]; row: (kk:
 export const matmulSgKernel: KernelSpec<MatmulSgParams> = {
   name: 'matmul',
   key: (p) =>
-    `matmul:f32:${transTag(p)}:${matmulEpilogueTag(p)}:sg${SUBGROUP}:r${rowsOf(p)}x${COLS * groupsOf(p)}:` +
+    `matmul:${matmulDtypeTag(p)}:${transTag(p)}:${matmulEpilogueTag(p)}:sg${SUBGROUP}:r${rowsOf(p)}x${COLS * groupsOf(p)}:` +
     `a${matmulSgVecA(p) ? 'v4' : 's'}:b${matmulSgVecB(p) ? 'v4' : 's'}`,
   bindings: (p) => matmulKernel.bindings(p),
   uniforms: (p) => {
@@ -151,7 +157,7 @@ export const matmulSgKernel: KernelSpec<MatmulSgParams> = {
     const R = rowsOf(p);
     const Q = groupsOf(p);
     if (R % 8 !== 0 || R < 8) throw new Error(`matmul sg: rows ${R} must be a positive multiple of 8`);
-    if (Q !== 1 && Q !== 2) throw new Error(`matmul sg: groups ${Q} must be 1 or 2`);
+    if (!Number.isInteger(Q) || Q < 1 || Q > 4) throw new Error(`matmul sg: groups ${Q} must be 1..4`);
     const vecA = matmulSgVecA(p);
     const vecB = matmulSgVecB(p);
     const A = aSource(p, vecA);
@@ -189,11 +195,12 @@ export const matmulSgKernel: KernelSpec<MatmulSgParams> = {
     const bindings = matmulKernel.bindings(p);
     const decl = (i: number, name: string, type: string, access: string) =>
       `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${type}>;`;
+    const bElem = p.bF16 ? 'f16' : 'f32';
     return /* wgsl */ `
-enable subgroups;
+enable subgroups;${p.bF16 ? '\nenable f16;' : ''}
 ${matmulParamsStruct(p)}
 ${decl(0, 'a', vecA ? 'vec4<f32>' : 'f32', 'read')}
-${decl(1, 'b', vecB ? 'vec4<f32>' : 'f32', 'read')}
+${decl(1, 'b', vecB ? `vec4<${bElem}>` : bElem, 'read')}
 ${p.bias ? decl(2, 'bias', 'f32', 'read') : ''}
 ${decl(bindings.length - 1, 'out', 'f32', 'read_write')}
 ${uniformDecl(bindings.length)}

@@ -1,10 +1,12 @@
 /** CPU reference for the matmul family: the same addressing, a plain triple loop (float64 sums). */
+import { halfBitsToFloat32 } from '../cast/half.js';
 import type { HostArray } from '../kernel-spec.js';
 import { type MatmulParams, matmulBatchCount, matmulOutOffset } from './matmul.js';
 
 export function matmulReference(p: MatmulParams, buffers: HostArray[]): void {
   const a = buffers[0]!;
-  const b = buffers[1]!;
+  // An f16 B (bF16) is read through its decoded values, as the WGSL widens each load.
+  const b = p.bF16 ? halfBitsToFloat32(buffers[1] as Uint16Array) : buffers[1]!;
   const bias = p.bias ? buffers[2]! : null;
   const out = buffers[p.bias ? 3 : 2]!;
   const { M, N, K } = p;

@@ -14,7 +14,9 @@
  * instead of out[t*M*N + m*N + n]: a separable 2+3-level reindexing that lets a product write an
  * interleaved layout directly (the non-overlapping transposed conv writes [co, py, ky, px, kx]).
  *
- * Bindings: a read f32, b read f32, (bias read f32), out read_write f32. Uniform `Params`:
+ * Bindings: a read f32, b read f32 (f16 with `bF16`: weights stored at f16 precision, widened to
+ * f32 as they are loaded; needs `enable f16;`, i.e. the shader-f16 feature), (bias read f32),
+ * out read_write f32. Uniform `Params`:
  *   M, N, K, batchRank, tilesM, tilesN, nWorkgroups: u32, alpha: f32,
  *   batchShape, aBatchStrides, bBatchStrides: array<vec4<u32>, 2> (batch rank <= MAX_RANK = 8),
  *   then (scatter only) sc0 = (R0, S1, S0, C1), sc1 = (C0, T2, T1, T0): vec4<u32>.
@@ -25,7 +27,7 @@
  * Dispatch: batchCount * tilesM * tilesN workgroups, 1-D (the device folds counts over 65535 into
  * 2-D; the kernel decodes (batch, tileM, tileN) from the linear workgroup index).
  * Limits: element offsets are u32 (tensors below 2^32 elements). K = 0 writes bias (or zeros).
- * Key: `matmul:f32:<nn|nt|tn|tt>:<bias|plain>[:scatter]:t<T>x<T>:wg8x8`.
+ * Key: `matmul:f32[:bf16]:<nn|nt|tn|tt>:<bias|plain>[:scatter]:t<T>x<T>:wg8x8`.
  */
 import { type KernelSpec, type UniformWord, ceilDiv } from '../kernel-spec.js';
 import { MAX_RANK, f32, linearIndexFn, rankWords, storageDecls, u32, uniformDecl } from '../wgsl.js';
@@ -52,6 +54,8 @@ export interface MatmulParams {
   tile?: 4 | 8;
   /** Write element (m, n) through this reindexing (see the file head); part of the key. */
   scatter?: MatmulScatter;
+  /** B is stored as f16 (weights at f16 precision): loaded as f16, widened to f32; part of the key. */
+  bF16?: boolean;
 }
 
 /** out offset of (m, n) = (m / R0)*S1 + (m % R0)*S0 + (n / (C1*C0))*T2 + ((n / C0) % C1)*T1 + (n % C0)*T0. */
@@ -120,6 +124,11 @@ ${p.scatter
 }`;
 }
 
+/** Key part naming the element types: `f32`, or `f32:bf16` when B is stored as f16. */
+export function matmulDtypeTag(p: MatmulParams): string {
+  return p.bF16 ? 'f32:bf16' : 'f32';
+}
+
 /** Key part naming the bias and output layout. */
 export function matmulEpilogueTag(p: MatmulParams): string {
   return `${p.bias ? 'bias' : 'plain'}${p.scatter ? ':scatter' : ''}`;
@@ -145,10 +154,10 @@ const transTag = (p: MatmulParams): string => `${p.transA ? 't' : 'n'}${p.transB
 
 export const matmulKernel: KernelSpec<MatmulParams> = {
   name: 'matmul',
-  key: (p) => `matmul:f32:${transTag(p)}:${matmulEpilogueTag(p)}:t${tileOf(p)}x${tileOf(p)}:wg${WG_X}x${WG_Y}`,
+  key: (p) => `matmul:${matmulDtypeTag(p)}:${transTag(p)}:${matmulEpilogueTag(p)}:t${tileOf(p)}x${tileOf(p)}:wg${WG_X}x${WG_Y}`,
   bindings: (p) => [
     { name: 'a', access: 'read', type: 'f32' },
-    { name: 'b', access: 'read', type: 'f32' },
+    { name: 'b', access: 'read', type: p.bF16 ? 'f16' : 'f32' },
     ...(p.bias ? [{ name: 'bias', access: 'read' as const, type: 'f32' as const }] : []),
     { name: 'out', access: 'read_write', type: 'f32' },
   ],
@@ -174,7 +183,9 @@ export const matmulKernel: KernelSpec<MatmulParams> = {
     const T = tileOf(p);
     const Q = T / 4;
     const biasTerm = p.bias ? ' + bias[col]' : '';
-    return /* wgsl */ `
+    // An f16 B (array<f16>) is widened as it is loaded; all arithmetic stays f32.
+    const bVec = (v: string) => (p.bF16 ? `vec4<f32>(vec4<f16>(${v}))` : `vec4<f32>(${v})`);
+    return /* wgsl */ `${p.bF16 ? '\nenable f16;' : ''}
 ${matmulParamsStruct(p)}
 ${storageDecls(bindings)}
 ${uniformDecl(bindings.length)}
@@ -214,7 +225,7 @@ ${range(Q).map((q) => `  let rows${q} = min(vec4<u32>(row0 + ${4 * q}u) + vec4<u
 ${range(T).flatMap((r) => range(Q).map((q) => `  var acc${r}_${q} = vec4<f32>(0.0);`)).join('\n')}
   for (var k = 0u; k < u.K; k++) {
 ${range(Q).map((q) => `    let av${q} = vec4<f32>(a[ai${q}.x], a[ai${q}.y], a[ai${q}.z], a[ai${q}.w]);
-    let bv${q} = vec4<f32>(b[bi${q}.x], b[bi${q}.y], b[bi${q}.z], b[bi${q}.w]);`).join('\n')}
+    let bv${q} = ${bVec(`b[bi${q}.x], b[bi${q}.y], b[bi${q}.z], b[bi${q}.w]`)};`).join('\n')}
 ${range(T).flatMap((r) => range(Q).map((q) => `    acc${r}_${q} += av${Math.floor(r / 4)}.${'xyzw'[r % 4]} * bv${q};`)).join('\n')}
 ${range(Q).map((q) => `    ai${q} += aStep;
     bi${q} += bStep;`).join('\n')}

@@ -12,7 +12,8 @@
  * (browsers; pretrained-files.ts), reading config.json, the weights, the tokenizer and
  * preprocessor_config.json as pretrained-load.ts describes. `device` is any engine Device (obtain a
  * WebGPU one with engine/platform's requestNodeDevice() / requestBrowserDevice()); without it the
- * default device (setDefaultDevice) is used, or a CPU device when none is set.
+ * default device (setDefaultDevice) is used, or a CPU device when none is set. `precision: 'f16'`
+ * keeps every Linear weight as f16 (half their memory; computed in f32; inference only).
  *
  * `segment(image, prompts)` runs ONE forward for all prompts: the vision tower sees the image once
  * (batch 1), the text tower and decoder see the P prompts as a batch, and the decoder broadcasts
@@ -33,7 +34,7 @@
  * Any size from 1x1 up to the decoder limits (16384 per side, 2^27 pixels) works: the forward
  * always runs at the preprocessor's size; only the resize back scales with the image.
  */
-import { CpuDevice, type Device, Tensor, getDefaultDevice, keep, noGrad, exclusiveScopeAsync } from '../../engine/index.js';
+import { CpuDevice, type Device, type Precision, Tensor, getDefaultDevice, keep, noGrad, exclusiveScopeAsync } from '../../engine/index.js';
 import type { ClipTokenizer } from '../clip/tokenizer.js';
 import {
   type ClipSegPreprocessOptions,
@@ -59,6 +60,12 @@ export interface FromPretrainedOptions {
   tokenizer?: ClipTokenizer;
   /** Overrides of preprocessor_config.json (size, mean, std, ...). */
   preprocess?: ClipSegPreprocessOptions;
+  /**
+   * 'f16' stores every Linear weight as f16 (half their bytes; Module.toPrecision), computing in
+   * f32: inference only. Needs the WebGPU `shader-f16` feature (the CPU device always has it).
+   * Default 'f32'.
+   */
+  precision?: Precision;
 }
 
 /** What segment() accepts as an image. */
@@ -135,6 +142,7 @@ export class CLIPSeg {
     const { tokenizer, source: tokenizerSource } = await readClipSegTokenizer(files, config, options.tokenizer);
     const pre = await readPreprocessOptions(files);
     const device = options.device ?? defaultDevice();
+    const precision = checkPrecision(options.precision, device);
     const model = new ClipSegForImageSegmentation(config, { device, empty: true });
     try {
       // Parameters live until dispose(), even when fromPretrained is called inside a scope.
@@ -142,6 +150,7 @@ export class CLIPSeg {
       for (const [, t] of model.namedBuffers()) keep(t);
       const weights = await loadClipSegWeights(model, files);
       model.eval();
+      if (precision === 'f16') model.toPrecision('f16');
       const notes = [
         `config: ${files.pathOf('config.json')}`,
         `weights: ${weights.files.join(', ')} (${weights.loaded} tensors)`,
@@ -149,6 +158,7 @@ export class CLIPSeg {
         `tokenizer: ${tokenizerSource}`,
         `preprocessing: ${pre.source}`,
         `device: ${device.description}`,
+        `precision: ${precision === 'f16' ? 'f16 Linear weights (computed in f32)' : 'f32'}`,
       ];
       return new CLIPSeg(model, tokenizer, { ...pre.options, ...options.preprocess }, device, notes);
     } catch (err) {
@@ -233,6 +243,16 @@ export class CLIPSeg {
   get isDisposed(): boolean {
     return this.disposed;
   }
+}
+
+/** The precision option, checked before anything loads (f16 needs shader-f16 on WebGPU). */
+function checkPrecision(precision: unknown, device: Device): Precision {
+  if (precision === undefined || precision === 'f32') return 'f32';
+  if (precision !== 'f16') throw new Error(`CLIPSeg.fromPretrained: precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);
+  if (!device.shaderF16) {
+    throw new Error(`CLIPSeg.fromPretrained: precision 'f16' needs the WebGPU 'shader-f16' feature, which this adapter (${device.description}) does not offer; use precision 'f32'`);
+  }
+  return 'f16';
 }
 
 function short(text: string): string {

@@ -95,7 +95,7 @@ export function loadWeights(model: Module, source: WeightSource, options: LoadWe
   if (problems.length > 0) throw new Error(`${model.constructor.name}: cannot load ${what}: ${problems.join('; ')}`);
   const loaded: string[] = [];
   for (const [name, key] of fileKeyOf) {
-    const host = source.get(key, { as: targets.get(name)!.dtype });
+    const host = source.get(key, { as: targets.get(name)!.dtype === 'i32' ? 'i32' : 'f32' });
     model.loadStateDict(new Map([[name, { shape: host.shape, data: host.data }]]), { strict: false });
     loaded.push(name);
   }

@@ -7,7 +7,6 @@ export interface LinearOptions extends InitOptions {
 }
 
 export class Linear extends Module {
-  readonly weight: Tensor;
   readonly bias: Tensor | null;
 
   constructor(
@@ -22,8 +21,18 @@ export class Linear extends Module {
     // torch: kaiming_uniform(a=sqrt(5)) for the weight and U(±1/sqrt(in)) for the bias, both
     // bounded by 1/sqrt(fan_in).
     const bound = inFeatures > 0 ? 1 / Math.sqrt(inFeatures) : 0;
-    this.weight = this.registerParameter('weight', uniformTensor([outFeatures, inFeatures], bound, options));
+    this.registerParameter('weight', uniformTensor([outFeatures, inFeatures], bound, options));
     this.bias = options.bias === false ? null : this.registerParameter('bias', uniformTensor([outFeatures], bound, options));
+  }
+
+  /** [out, in]; f32, or f16 after toPrecision('f16') (linear() widens it to f32 as it reads). */
+  get weight(): Tensor {
+    return this.ownParameter('weight');
+  }
+
+  /** toPrecision converts the weight only: linear() reads f16 weights, the bias is added in f32. */
+  protected override precisionParameterNames(): readonly string[] {
+    return ['weight'];
   }
 
   forward(x: Tensor): Tensor {
