@@ -6,13 +6,13 @@
  *
  * Time is GPU time where the device has 'timestamp-query': two empty compute passes that write
  * timestamps bracket everything submitted in between (queue order keeps them around the work; the
- * same scheme as bench/harness.ts's GpuTimer, through public WebGPU calls only, so it works with or
- * without WEBVLSM_PROFILE). Otherwise, or when the timestamps read back as zero, wall time from
+ * GpuTimer of device/gpu-timer.ts, shared with the bench). Otherwise, or when the timestamps read back as zero, wall time from
  * the launch to the finished work.
  */
 import type { Device } from './device.js';
 import { scope } from '../scope.js';
 import type { TunableProblem } from './tuning.js';
+import { GpuTimer } from './gpu-timer.js';
 import { WebGpuDevice } from './webgpu.js';
 
 export interface ProblemMeasurement {
@@ -36,44 +36,6 @@ export interface MeasureOptions {
 }
 
 const MAX_REPS = 9;
-
-/** GPU timestamps around all work submitted between begin() and end(). */
-class GpuTimer {
-  private readonly querySet: GPUQuerySet;
-  private readonly resolveBuffer: GPUBuffer;
-  private readonly staging: GPUBuffer;
-
-  constructor(private readonly gpu: GPUDevice) {
-    this.querySet = gpu.createQuerySet({ type: 'timestamp', count: 2, label: 'tuning-timer' });
-    this.resolveBuffer = gpu.createBuffer({ label: 'tuning-timer-resolve', size: 16, usage: 0x200 /* QUERY_RESOLVE */ | 0x4 /* COPY_SRC */ });
-    this.staging = gpu.createBuffer({ label: 'tuning-timer-read', size: 16, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */ });
-  }
-
-  begin(): void {
-    const encoder = this.gpu.createCommandEncoder({ label: 'tuning-timer-begin' });
-    encoder.beginComputePass({ timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 0 } }).end();
-    this.gpu.queue.submit([encoder.finish()]);
-  }
-
-  /** Milliseconds between the two timestamps (waits for the work in between). */
-  async end(): Promise<number> {
-    const encoder = this.gpu.createCommandEncoder({ label: 'tuning-timer-end' });
-    encoder.beginComputePass({ timestampWrites: { querySet: this.querySet, endOfPassWriteIndex: 1 } }).end();
-    encoder.resolveQuerySet(this.querySet, 0, 2, this.resolveBuffer, 0);
-    encoder.copyBufferToBuffer(this.resolveBuffer, 0, this.staging, 0, 16);
-    this.gpu.queue.submit([encoder.finish()]);
-    await this.staging.mapAsync(0x1 /* GPUMapMode.READ */);
-    const t = new BigUint64Array(this.staging.getMappedRange().slice(0));
-    this.staging.unmap();
-    return Number(t[1]! - t[0]!) / 1e6;
-  }
-
-  destroy(): void {
-    this.querySet.destroy();
-    this.resolveBuffer.destroy();
-    this.staging.destroy();
-  }
-}
 
 const ERROR_FILTERS: GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
 
@@ -155,7 +117,10 @@ export async function measureProblem(
           const t0 = performance.now();
           scope(() => instance.run(c));
           device.flush();
-          if (timer) s.gpu.push(await timer.end());
+          if (timer) {
+            timer.end();
+            s.gpu.push(await timer.read());
+          }
           else await device.sync();
           s.wall.push(performance.now() - t0);
         } catch (err) {

@@ -18,71 +18,61 @@
 import { conv2dGemmKernel } from '../../kernels/conv2d/conv2d-gemm.js';
 import { type MatmulParams, matmulKernel } from '../../kernels/matmul/matmul.js';
 import { matmulSgKernel } from '../../kernels/matmul/matmul-sg.js';
-import type { Device } from '../device/device.js';
-import { registerTunable } from '../device/tuning.js';
+import type { Device, Storage } from '../device/device.js';
+import { type TunableProblem, registerTunable } from '../device/tuning.js';
 import { Tensor } from '../tensor.js';
 import { CONV2D_GEMM_TUNABLE } from './conv.js';
 import { MATMUL_SG_TUNABLE, MATMUL_TILED_TUNABLE, useSubgroupKernels } from './matmul.js';
 
-/** Seeded inputs of the given sizes on `device`; disposed by the problem's dispose(). */
-function inputs(device: Device, sizes: number[]): Tensor[] {
-  return sizes.map((n, i) => Tensor.fromArray(Float32Array.from({ length: n }, (_, j) => Math.sin(j * 0.37 + i)), [n], { device }));
+/** A 'default'-class problem: seeded buffers of `sizes` elements, `launch` runs one candidate on them. */
+function problem(sizes: number[], launch: (device: Device, candidate: string, storages: Storage[]) => void): TunableProblem {
+  return {
+    shapeClass: 'default',
+    setup(device) {
+      const t = sizes.map((n, i) => Tensor.fromArray(Float32Array.from({ length: n }, (_, j) => Math.sin(j * 0.37 + i)), [n], { device }));
+      return {
+        run: (c) => launch(device, c, t.map((x) => x.storage)),
+        dispose: () => t.forEach((x) => x.dispose()),
+      };
+    },
+  };
 }
 
+/** A linear layer's product x·Wᵀ + bias, [M, K] x [N, K]. */
 function matmulProblem(M: number, K: number, N: number): MatmulParams {
   return { transA: false, transB: true, bias: true, M, N, K, batchShape: [], aBatchStrides: [], bBatchStrides: [] };
 }
+
+/** Element counts of x, W, bias and out. */
+const matmulSizes = (p: MatmulParams): number[] => [p.M * p.K, p.N * p.K, p.N, p.M * p.N];
+
+const SG_PROBLEM = matmulProblem(256, 768, 768);
+const TILED_PROBLEM = matmulProblem(256, 512, 512);
+/** 3x3 conv 128 -> 128 at 26x26 with bias. */
+const CONV_PROBLEM = {
+  batch: 1, a: [128, 26, 26], b: [128, 26, 26], kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1], bias: true,
+} as const;
 
 registerTunable({
   name: MATMUL_SG_TUNABLE,
   candidates: ['r24', 'r16', 'r32'],
   applies: (device) => useSubgroupKernels(device),
-  problems: [{
-    shapeClass: 'default',
-    setup(device) {
-      const p = matmulProblem(256, 768, 768);
-      const t = inputs(device, [p.M * p.K, p.N * p.K, p.N, p.M * p.N]);
-      return {
-        run: (c) => device.run(matmulSgKernel, { ...p, rows: Number(c.slice(1)), groups: 1 }, t.map((x) => x.storage)),
-        dispose: () => t.forEach((x) => x.dispose()),
-      };
-    },
-  }],
+  problems: [problem(matmulSizes(SG_PROBLEM), (device, c, storages) =>
+    device.run(matmulSgKernel, { ...SG_PROBLEM, rows: Number(c.slice(1)), groups: 1 }, storages))],
 });
 
 registerTunable({
   name: MATMUL_TILED_TUNABLE,
   candidates: ['t8', 't4'],
   applies: (device) => device.kind === 'webgpu' && !useSubgroupKernels(device),
-  problems: [{
-    shapeClass: 'default',
-    setup(device) {
-      const p = matmulProblem(256, 512, 512);
-      const t = inputs(device, [p.M * p.K, p.N * p.K, p.N, p.M * p.N]);
-      return {
-        run: (c) => device.run(matmulKernel, { ...p, tile: c === 't4' ? 4 : 8 }, t.map((x) => x.storage)),
-        dispose: () => t.forEach((x) => x.dispose()),
-      };
-    },
-  }],
+  problems: [problem(matmulSizes(TILED_PROBLEM), (device, c, storages) =>
+    device.run(matmulKernel, { ...TILED_PROBLEM, tile: c === 't4' ? 4 : 8 }, storages))],
 });
 
 registerTunable({
   name: CONV2D_GEMM_TUNABLE,
   candidates: ['r24', 'r16', 'r32'],
   applies: (device) => useSubgroupKernels(device),
-  problems: [{
-    shapeClass: 'default',
-    setup(device) {
-      const [c, size] = [128, 26];
-      const p = {
-        batch: 1, a: [c, size, size], b: [c, size, size], kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1], bias: true,
-      } as const;
-      const t = inputs(device, [c * size * size, c * c * 9, c, c * size * size]);
-      return {
-        run: (r) => device.run(conv2dGemmKernel, { ...p, rows: Number(r.slice(1)) }, t.map((x) => x.storage)),
-        dispose: () => t.forEach((x) => x.dispose()),
-      };
-    },
-  }],
+  problems: [problem([128 * 26 * 26, 128 * 128 * 9, 128, 128 * 26 * 26], (device, c, storages) =>
+    device.run(conv2dGemmKernel, { ...CONV_PROBLEM, rows: Number(c.slice(1)) }, storages))],
 });
