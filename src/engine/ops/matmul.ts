@@ -62,8 +62,9 @@ export function useSubgroupKernels(device: Device): boolean {
  * Tile of the subgroup matmul for one product: `rows` x 32*`groups` outputs per workgroup.
  *
  * Large products (ViT-B/16's 485x768x2304, 1024^3) take a 32 x 128 tile: each broadcast A value
- * and each per-lane B load then feed 4x more FMAs, 1.5-2x faster than 24 x 32 on lavapipe. Its
- * cost is compile time: LLVM takes about a minute per variant (the 128 accumulators spill), once
+ * and each per-lane B load then feed 4x more FMAs (on lavapipe 2x faster than 24 x 32 at 1024^3
+ * in one measurement, equal in a later one: see README, Kernel tuning). Its
+ * cost is compile time: LLVM takes 1-5 minutes per variant (the 128 accumulators spill), once
  * per machine (Mesa caches compiled shaders on disk), so only products of at least
  * LARGE_PRODUCT_MACS multiply-adds take it and small models (tests, the demo) never compile it.
  * Everything else takes `rows` x 32 with rows from the adapter's tuning ('matmul-sg', measured
