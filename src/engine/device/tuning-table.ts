@@ -8,7 +8,7 @@
  * Bump when kernels change in a way that invalidates measured choices: it is part of every adapter
  * key, so old tables are never looked up again (and the file store drops them on its next save).
  */
-export const TUNING_VERSION = 1;
+export const TUNING_VERSION = 2;
 
 export interface TuningEntry {
   /** The fastest candidate. */

@@ -12,7 +12,7 @@
  * M ([B, T, K]·[K, N] is one [B*T, K]·[K, N] product), so dB needs no batch reduction afterwards.
  */
 import { type MatmulParams, matmulKernel } from '../../kernels/matmul/matmul.js';
-import { SUBGROUP, matmulSgKernel, matmulSgVecA, matmulSgVecB } from '../../kernels/matmul/matmul-sg.js';
+import { SUBGROUP, matmulSgKernel } from '../../kernels/matmul/matmul-sg.js';
 import { record } from '../autograd.js';
 import type { Device } from '../device/device.js';
 import { tunedVariant } from '../device/tuning.js';
@@ -59,31 +59,19 @@ export function useSubgroupKernels(device: Device): boolean {
 }
 
 /**
- * Tile of the subgroup matmul for one product: `rows` x 32*`groups` outputs per workgroup.
- *
- * Large products (ViT-B/16's 485x768x2304, 1024^3) take a 32 x 128 tile: each broadcast A value
- * and each per-lane B load then feed 4x more FMAs (on lavapipe 2x faster than 24 x 32 at 1024^3
- * in one measurement, equal in a later one: see README, Kernel tuning). Its
- * cost is compile time: LLVM takes 1-5 minutes per variant (the 128 accumulators spill), once
- * per machine (Mesa caches compiled shaders on disk), so only products of at least
- * LARGE_PRODUCT_MACS multiply-adds take it and small models (tests, the demo) never compile it.
- * Everything else takes `rows` x 32 with rows from the adapter's tuning ('matmul-sg', measured
- * among 16/24/32 by engine/device/tuning.ts), 24 by default. All tiles sum each output over k in
- * the same order, so the choice never changes a result.
+ * Tile of the subgroup matmul for one product: `rows` x 32 outputs per workgroup, rows from the
+ * adapter's tuning ('matmul-sg', measured among 16/24/32 by engine/device/tuning.ts), 24 by
+ * default. All row counts sum each output over k in the same order, so the choice never changes a
+ * result. The kernel also takes wider tiles (`groups` > 1: 32 x 128 and the like), which reuse each
+ * load for more FMAs, but the op does not pick them: with column-tile-major workgroups they
+ * measured equal to 24 x 32 at 1024^3 (231 vs 237 ms) and within noise at 485x768x2304 (162 vs
+ * 179 ms) on lavapipe, while LLVM takes 30 s to several minutes to compile each of their variants.
  */
-export function subgroupMatmulTile(device: Device, p: Omit<MatmulParams, 'bias'>): { rows: number; groups: number } {
-  const { M, N, K } = p;
-  const batch = p.batchShape.reduce((x, y) => x * y, 1);
-  // Only with vec4 loads of both operands: the scalar load paths make the big tile's code (and its
-  // compile time) several times larger still.
-  const vec4Loads = matmulSgVecB({ ...p, bias: false }) && matmulSgVecA({ ...p, bias: false, rows: 32 });
-  if (vec4Loads && M >= 256 && N >= 512 && K >= 256 && M * N * K * batch >= LARGE_PRODUCT_MACS) return { rows: 32, groups: 4 };
+export function subgroupMatmulTile(device: Device): { rows: number; groups: number } {
   const tuned = tunedVariant(device, MATMUL_SG_TUNABLE, 'default');
   return { rows: tuned ? Number(tuned.slice(1)) : 24, groups: 1 };
 }
 
-/** Multiply-adds from which a product takes the large subgroup tile (256 x 768 x 1365). */
-export const LARGE_PRODUCT_MACS = 2 ** 28;
 /** Tunable names (registered in ops/tunables.ts). */
 export const MATMUL_SG_TUNABLE = 'matmul-sg';
 export const MATMUL_TILED_TUNABLE = 'matmul-tiled';
@@ -145,7 +133,7 @@ function product(
   const tensors = bias ? [a.t, b.t, bias, out] : [a.t, b.t, out];
   // K = 0 binds zero-size operands (4-byte buffers), too small for the subgroup kernel's vec4 views.
   if (geo.K > 0 && useSubgroupKernels(a.t.device)) {
-    launch(matmulSgKernel, { ...params, ...subgroupMatmulTile(a.t.device, params) }, tensors, out);
+    launch(matmulSgKernel, { ...params, ...subgroupMatmulTile(a.t.device) }, tensors, out);
   } else {
     launch(matmulKernel, params, tensors, out);
   }

@@ -11,8 +11,9 @@
  *                 r24), problem 3x3 128->128 at 26x26 (a CRIS RN50 layer3-like stage)
  *
  * Candidates are cheap to compile (a few seconds each on lavapipe), and every candidate of a choice
- * sums in the same order, so tuning changes speed, never results. The compile-heavy large matmul
- * tile is a fixed rule instead (ops/matmul.ts, subgroupMatmulTile).
+ * sums in the same order, so tuning changes speed, never results. The wider matmul tiles are no
+ * candidates: they compile for 30 s to minutes each and measured no faster (ops/matmul.ts,
+ * subgroupMatmulTile).
  * Bump TUNING_VERSION (device/tuning-table.ts) when a kernel changes enough to re-measure.
  */
 import { conv2dGemmKernel } from '../../kernels/conv2d/conv2d-gemm.js';
