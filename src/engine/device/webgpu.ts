@@ -4,6 +4,13 @@
  *
  * Launches are recorded into one command encoder and one compute pass, and submitted on every read,
  * every `flushEvery` dispatches, or when the uniform arena is full.
+ *
+ * While the recording holds a pipeline created since the last submit, the dispatch-count flush
+ * waits up to COLD_FLUSH_FACTOR times longer. Why: on lavapipe (Dawn in Node) the shader JIT runs
+ * when submitted work first executes, and a createComputePipeline call on the JS thread then waits
+ * for those compiles. A first forward pass on a cold Mesa shader cache that submitted every 64
+ * dispatches blocked the JS thread for 50 s of its 60 s (tiny CRIS); recorded whole, it blocked
+ * 1.4 s and compiled while the read awaited. Steady state (all pipelines known) is unchanged.
  */
 import type { HostArray, KernelSpec } from '../../kernels/kernel-spec.js';
 import { BufferPool } from './buffer-pool.js';
@@ -27,6 +34,9 @@ export interface WebGpuDeviceOptions {
 
 let nextId = 1;
 
+/** How much longer the dispatch-count flush waits while new pipelines are pending (see above). */
+const COLD_FLUSH_FACTOR = 16;
+
 export class WebGpuDevice implements Device {
   readonly kind = 'webgpu' as const;
   readonly maxBindingBytes: number;
@@ -39,6 +49,8 @@ export class WebGpuDevice implements Device {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private recorded = 0;
+  /** A pipeline was created since the last submit. */
+  private newPipelineRecorded = false;
   private live = 0;
   private liveBytes = 0;
   private dispatches = 0;
@@ -59,7 +71,7 @@ export class WebGpuDevice implements Device {
     this.pool = new BufferPool(gpu, options.maxPooledBytes);
     this.pipelines = new PipelineCache(gpu);
     const align = gpu.limits.minUniformBufferOffsetAlignment;
-    this.arena = new UniformArena(gpu, align * this.flushEvery * 2, align);
+    this.arena = new UniformArena(gpu, align * this.flushEvery * COLD_FLUSH_FACTOR * 2, align);
     const profile = options.profile ?? (typeof process !== 'undefined' && process.env?.['WEBVLSM_PROFILE'] === '1');
     this.profiler = profile && GpuProfiler.supported(gpu) ? new GpuProfiler(gpu) : null;
   }
@@ -112,7 +124,9 @@ export class WebGpuDevice implements Device {
 
   run<P>(spec: KernelSpec<P>, params: P, storages: Storage[]): void {
     validateLaunch(spec, params, storages);
+    const known = this.pipelines.size;
     const { pipeline, layout, hasUniforms } = this.pipelines.get(spec, params);
+    if (this.pipelines.size !== known) this.newPipelineRecorded = true;
     const words = spec.uniforms(params);
     if (hasUniforms && !this.arena.fits(words)) this.flush();
     const entries: GPUBindGroupEntry[] = storages.map((s, i) => ({
@@ -136,7 +150,7 @@ export class WebGpuDevice implements Device {
     if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
     if (this.profiler) pass.end();
     this.dispatches++;
-    if (++this.recorded >= this.flushEvery) this.flush();
+    if (++this.recorded >= this.flushEvery * (this.newPipelineRecorded ? COLD_FLUSH_FACTOR : 1)) this.flush();
   }
 
   flush(): void {
@@ -152,6 +166,7 @@ export class WebGpuDevice implements Device {
     afterSubmit?.();
     this.encoder = null;
     this.recorded = 0;
+    this.newPipelineRecorded = false;
     this.submits++;
     this.pool.onSubmit();
   }
