@@ -1,14 +1,17 @@
 /**
  * CPU reference for the fused attention forward (attention.ts): the same bindings (q, k, v, optional
- * mask, out) and semantics, with a plain two-pass softmax in float64 per query row.
+ * mask, out, optional stats) and semantics, with a plain two-pass softmax in float64 per query row.
  */
 import type { HostArray } from '../kernel-spec.js';
 import { type AttentionParams, attentionBatchCount } from './attention.js';
 
+const FLT_MAX = 3.4028234663852886e38;
+
 export function attentionReference(p: AttentionParams, buffers: HostArray[]): void {
   const [q, k, v] = buffers as [HostArray, HostArray, HostArray];
   const mask = p.mask ? buffers[3]! : null;
-  const out = buffers[buffers.length - 1]!;
+  const out = buffers[p.mask ? 4 : 3]!;
+  const stats = p.stats ? buffers[p.mask ? 5 : 4]! : null;
   const { Lq, Lk, D } = p;
   const scores = new Float64Array(Lk);
   for (let b = 0; b < attentionBatchCount(p); b++) {
@@ -42,6 +45,11 @@ export function attentionReference(p: AttentionParams, buffers: HostArray[]): vo
         let acc = 0;
         if (sum > 0) for (let j = 0; j < Lk; j++) acc += scores[j]! * v[(b * Lk + j) * D + d]!;
         out[qRow + d] = sum > 0 ? acc / sum : 0;
+      }
+      if (stats) {
+        // (m, log l); a fully masked row gets (0, FLT_MAX) so that the backward's P is 0.
+        stats[2 * (b * Lq + i)] = sum > 0 ? max : 0;
+        stats[2 * (b * Lq + i) + 1] = sum > 0 ? Math.log(sum) : FLT_MAX;
       }
     }
   }
