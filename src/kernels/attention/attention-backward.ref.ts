@@ -4,6 +4,7 @@
  */
 import type { HostArray } from '../kernel-spec.js';
 import type { AttentionBackwardParams, AttentionDeltaParams } from './attention-backward.js';
+import { attentionMaskOffset } from './attention.ref.js';
 import { attentionBatchCount } from './attention.js';
 
 /** stats[row] = (m, log l, rowsum(out * dOut), 0) for every query row. */
@@ -32,12 +33,7 @@ export function attentionBackwardReference(p: AttentionBackwardParams, buffers: 
   const dK = new Float64Array(Lk * D);
   const dV = new Float64Array(Lk * D);
   for (let b = 0; b < attentionBatchCount(p); b++) {
-    let maskOff = 0;
-    let rem = b;
-    for (let d = p.batchShape.length - 1; d >= 0; d--) {
-      maskOff += (rem % p.batchShape[d]!) * p.maskBatchStrides[d]!;
-      rem = Math.floor(rem / p.batchShape[d]!);
-    }
+    const maskOff = attentionMaskOffset(p, b);
     dQ.fill(0);
     dK.fill(0);
     dV.fill(0);

@@ -46,8 +46,8 @@
  * Keys: `attention:bwd-<dq|dkv>:sg8:d<D>:r<R>[:mask][:causal]`, `attention:bwd-delta`.
  */
 import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
-import { MAX_RANK, f32, linearIndexFn, rankWords, u32, uniformDecl } from '../wgsl.js';
-import { ATTENTION_HEAD_DIMS, type AttentionParams, attentionBatchCount } from './attention.js';
+import { f32, linearIndexFn, rankWords, u32, uniformDecl } from '../wgsl.js';
+import { ATTENTION_HEAD_DIMS, type AttentionParams, attentionBatchCount, attentionParamsStruct } from './attention.js';
 import { attentionBackwardReference, attentionDeltaReference } from './attention-backward.ref.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -147,12 +147,7 @@ function backwardSource(p: AttentionBackwardParams): string {
   return /* wgsl */ `
 enable subgroups;
 
-struct Params {
-  Lq: u32, Lk: u32, batchRank: u32, tiles: u32,
-  nWorkgroups: u32, maskRowStride: u32, maskColStride: u32, scale: f32,
-  batchShape: array<vec4<u32>, ${MAX_RANK / 4}>,
-  maskBatchStrides: array<vec4<u32>, ${MAX_RANK / 4}>,
-}
+${attentionParamsStruct('tiles')}
 ${decl(0, 'q', 'vec4<f32>', 'read')}
 ${decl(1, 'k', 'vec4<f32>', 'read')}
 ${decl(2, 'v', 'vec4<f32>', 'read')}

@@ -15,12 +15,7 @@ export function attentionReference(p: AttentionParams, buffers: HostArray[]): vo
   const { Lq, Lk, D } = p;
   const scores = new Float64Array(Lk);
   for (let b = 0; b < attentionBatchCount(p); b++) {
-    let maskOff = 0;
-    let rem = b;
-    for (let d = p.batchShape.length - 1; d >= 0; d--) {
-      maskOff += (rem % p.batchShape[d]!) * p.maskBatchStrides[d]!;
-      rem = Math.floor(rem / p.batchShape[d]!);
-    }
+    const maskOff = attentionMaskOffset(p, b);
     for (let i = 0; i < Lq; i++) {
       const qRow = (b * Lq + i) * D;
       let max = -Infinity;
@@ -53,4 +48,15 @@ export function attentionReference(p: AttentionParams, buffers: HostArray[]): vo
       }
     }
   }
+}
+
+/** Element offset of batch entry b's mask (row-major over batchShape, 0 strides broadcast). */
+export function attentionMaskOffset(p: Pick<AttentionParams, 'batchShape' | 'maskBatchStrides'>, b: number): number {
+  let offset = 0;
+  let rem = b;
+  for (let d = p.batchShape.length - 1; d >= 0; d--) {
+    offset += (rem % p.batchShape[d]!) * p.maskBatchStrides[d]!;
+    rem = Math.floor(rem / p.batchShape[d]!);
+  }
+  return offset;
 }

@@ -74,6 +74,16 @@ export function attentionBatchCount(p: AttentionParams): number {
 
 export const ATTENTION_HEAD_DIMS = [32, 64, 128] as const;
 
+/** The uniform struct of the attention kernels; `tilesField` names the row-tile count of the side a workgroup owns. */
+export function attentionParamsStruct(tilesField: string): string {
+  return `struct Params {
+  Lq: u32, Lk: u32, batchRank: u32, ${tilesField}: u32,
+  nWorkgroups: u32, maskRowStride: u32, maskColStride: u32, scale: f32,
+  batchShape: array<vec4<u32>, ${MAX_RANK / 4}>,
+  maskBatchStrides: array<vec4<u32>, ${MAX_RANK / 4}>,
+}`;
+}
+
 function tiles(p: AttentionParams): { tilesQ: number; total: number } {
   const tilesQ = ceilDiv(p.Lq, rowsOf(p));
   return { tilesQ, total: attentionBatchCount(p) * tilesQ };
@@ -119,12 +129,7 @@ export const attentionKernel: KernelSpec<AttentionParams> = {
     return /* wgsl */ `
 enable subgroups;
 
-struct Params {
-  Lq: u32, Lk: u32, batchRank: u32, tilesQ: u32,
-  nWorkgroups: u32, maskRowStride: u32, maskColStride: u32, scale: f32,
-  batchShape: array<vec4<u32>, ${MAX_RANK / 4}>,
-  maskBatchStrides: array<vec4<u32>, ${MAX_RANK / 4}>,
-}
+${attentionParamsStruct('tilesQ')}
 ${decl(0, 'q', 'vec4<f32>', 'read')}
 ${decl(1, 'k', 'vec4<f32>', 'read')}
 ${decl(2, 'v', 'vec4<f32>', 'read')}
