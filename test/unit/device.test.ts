@@ -151,6 +151,30 @@ describe.runIf(gpu !== null)('webgpu only: dispatch folding, pool, pipeline cach
     [b, c, d].forEach((t) => t.dispose());
   });
 
+  it('defers dispatch-count submits while new pipelines are recorded, then submits every flushEvery', async () => {
+    // A second engine device on the same GPUDevice starts with an empty pipeline cache. (Not
+    // destroyed at the end: that would destroy the shared GPUDevice.)
+    const fresh = new E.WebGpuDevice(device.gpu, device.description, { flushEvery: 4 });
+    const x = E.Tensor.full([16], 1, { device: fresh });
+    const chain = (from: E.Tensor) => E.scope(() => {
+      let y = from;
+      for (let i = 0; i < 12; i++) y = E.addScalar(y, 1);
+      return y;
+    });
+    const submits = () => fresh.stats().submits;
+    const before = submits();
+    // 12 dispatches and more, of pipelines new to this device: no submit before the read.
+    const y = chain(x);
+    expect(submits()).toBe(before);
+    expect(Array.from(await y.read())).toEqual(new Array(16).fill(13));
+    // Every pipeline known now: a submit every 4 dispatches.
+    const afterRead = submits();
+    const z = chain(y);
+    expect(submits()).toBe(afterRead + 3);
+    expect(Array.from(await z.read())).toEqual(new Array(16).fill(25));
+    [x, y, z].forEach((t) => t.dispose());
+  });
+
   it('compiles each key once and dumps WGSL when WEBVLSM_DUMP_WGSL is set', () => {
     process.env.WEBVLSM_DUMP_WGSL = 'elementwise:neg';
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});

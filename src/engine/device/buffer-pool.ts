@@ -29,6 +29,8 @@ export function bucketSize(byteSize: number): number {
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   private pending: GPUBuffer[] = [];
+  /** Bytes of the released buffers that wait for the next submit. */
+  pendingBytes = 0;
   private pooledBytes = 0;
   private pooledCount = 0;
   created = 0;
@@ -57,6 +59,7 @@ export class BufferPool {
   /** The buffer may still be read by recorded work: it becomes reusable at the next submit. */
   release(buffer: GPUBuffer): void {
     this.pending.push(buffer);
+    this.pendingBytes += buffer.size;
   }
 
   /** Called right after queue.submit(): pending buffers are now safe to hand out again. */
@@ -74,6 +77,7 @@ export class BufferPool {
       this.pooledCount++;
     }
     this.pending = [];
+    this.pendingBytes = 0;
   }
 
   /** Destroys every cached buffer (pending ones stay until their submit). */

@@ -6,11 +6,13 @@
  * every `flushEvery` dispatches, or when the uniform arena is full.
  *
  * While the recording holds a pipeline created since the last submit, the dispatch-count flush
- * waits up to COLD_FLUSH_FACTOR times longer. Why: on lavapipe (Dawn in Node) the shader JIT runs
- * when submitted work first executes, and a createComputePipeline call on the JS thread then waits
- * for those compiles. A first forward pass on a cold Mesa shader cache that submitted every 64
- * dispatches blocked the JS thread for 50 s of its 60 s (tiny CRIS); recorded whole, it blocked
- * 1.4 s and compiled while the read awaited. Steady state (all pipelines known) is unchanged.
+ * waits until the buffers released since that submit (which only a submit lets the pool reuse)
+ * exceed COLD_PENDING_BYTES; the uniform arena is sized for such long recordings. Why: on lavapipe
+ * (Dawn in Node) the shader JIT runs when submitted work first executes, under the queue's lock,
+ * and createComputePipeline on the JS thread waits for that lock. A first CRIS forward on a cold
+ * Mesa shader cache that submitted every 64 dispatches blocked the JS thread for 50 s (vitest's
+ * worker RPC gives up after 60 s); recorded whole, it blocked 1.1 s and compiled while the read
+ * awaited. Once every pipeline is known, submits come every `flushEvery` dispatches again.
  */
 import type { HostArray, KernelSpec } from '../../kernels/kernel-spec.js';
 import { BufferPool } from './buffer-pool.js';
@@ -34,8 +36,10 @@ export interface WebGpuDeviceOptions {
 
 let nextId = 1;
 
-/** How much longer the dispatch-count flush waits while new pipelines are pending (see above). */
-const COLD_FLUSH_FACTOR = 16;
+/** Released bytes at which a recording with new pipelines is submitted anyway (see above). */
+const COLD_PENDING_BYTES = 256 * 1024 * 1024;
+/** Uniform slots of the arena: dispatches one recording can hold. */
+const ARENA_SLOTS = 8192;
 
 export class WebGpuDevice implements Device {
   readonly kind = 'webgpu' as const;
@@ -71,7 +75,7 @@ export class WebGpuDevice implements Device {
     this.pool = new BufferPool(gpu, options.maxPooledBytes);
     this.pipelines = new PipelineCache(gpu);
     const align = gpu.limits.minUniformBufferOffsetAlignment;
-    this.arena = new UniformArena(gpu, align * this.flushEvery * COLD_FLUSH_FACTOR * 2, align);
+    this.arena = new UniformArena(gpu, align * Math.max(ARENA_SLOTS, this.flushEvery * 2), align);
     const profile = options.profile ?? (typeof process !== 'undefined' && process.env?.['WEBVLSM_PROFILE'] === '1');
     this.profiler = profile && GpuProfiler.supported(gpu) ? new GpuProfiler(gpu) : null;
   }
@@ -150,7 +154,7 @@ export class WebGpuDevice implements Device {
     if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
     if (this.profiler) pass.end();
     this.dispatches++;
-    if (++this.recorded >= this.flushEvery * (this.newPipelineRecorded ? COLD_FLUSH_FACTOR : 1)) this.flush();
+    if (++this.recorded >= this.flushEvery && (!this.newPipelineRecorded || this.pool.pendingBytes > COLD_PENDING_BYTES)) this.flush();
   }
 
   flush(): void {
