@@ -63,12 +63,8 @@ export interface Summary {
   reps: number;
 }
 
-export function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
+export { median } from '../src/engine/device/tuning-measure.js';
+import { median } from '../src/engine/device/tuning-measure.js';
 
 // The GPU timer lives with the engine (tuning measures with it too); re-exported for the peers.
 export { GpuTimer } from '../src/engine/device/gpu-timer.js';

@@ -161,8 +161,12 @@ async function main(): Promise<void> {
     const minutes = ((Date.now() - started) / 60000).toFixed(1);
     const load = `${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end, on ${availableParallelism()} CPUs`;
     const notes = [
-      `Node ${process.version}; ${warmup} warm-up round (with --peers the cross-check run stands in for it) + up to ${reps} ` +
-        `interleaved rounds per case, medians (the JSON lines' reps says how many); the run took ${minutes} min`,
+      `Node ${process.version}; ` +
+        (only === 'models'
+          ? "each model case runs its own warm-up and repetitions (the JSON lines' warmup and reps), medians"
+          : `${warmup} warm-up round (with --peers the cross-check run stands in for it) + up to ${reps} ` +
+            "interleaved rounds per case, medians (the JSON lines' reps says how many)") +
+        `; the run took ${minutes} min`,
       `1-minute load average: ${load}`,
       ...(tfjs ? [`peers: ${peerVersions()}`] : []),
       tuningNote(tuning),

@@ -29,7 +29,7 @@ import { ClipTokenizer } from '../../src/models/clip/tokenizer.js';
 import { ClipSegForImageSegmentation, clipSegConfigFor } from '../../src/models/clipseg/index.js';
 import { createRng, setInitSeed } from '../../src/models/nn/index.js';
 import { AdamW } from '../../src/train/optim.js';
-import type { BenchCase } from '../harness.js';
+import { type BenchCase, median } from '../harness.js';
 
 const CHECKPOINT = 'CIDAS/clipseg-rd64-refined';
 const SIZE = 352;
@@ -213,13 +213,11 @@ async function standalone(): Promise<void> {
     }
     const metrics = instance.metrics();
     instance.dispose();
-    const sorted = [...times].sort((a, b) => a - b);
-    const median = sorted.length % 2 ? sorted[sorted.length >> 1]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
     const line = {
       name: c.name,
       shape: c.shape,
       device: device.description,
-      ours_ms: +median.toFixed(1),
+      ours_ms: +median(times).toFixed(1),
       reps,
       warmup,
       setup_ms: +setupMs.toFixed(0),

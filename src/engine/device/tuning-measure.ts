@@ -65,7 +65,9 @@ async function runChecked(device: Device, fn: () => void): Promise<void> {
   await device.sync();
 }
 
-function median(xs: number[]): number {
+/** Median of a list (NaN when empty); the bench uses it too. */
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
