@@ -202,7 +202,7 @@ describe.each(await testDevices())('CLIPSeg at f16 precision on %s', (_name, dev
     const plain = Object.create(device, { shaderF16: { value: false }, description: { value: 'SwiftShader-like' } }) as E.Device;
     const live = device.stats().liveBuffers;
     await expect(CLIPSeg.fromPretrained(modelDir, { device: plain, precision: 'f16' })).rejects.toThrow(
-      "CLIPSeg.fromPretrained: precision 'f16' needs the WebGPU 'shader-f16' feature, which this adapter (SwiftShader-like) does not offer; use precision 'f32'",
+      "CLIPSeg.fromPretrained: f16 weights need the WebGPU 'shader-f16' feature, which this adapter (SwiftShader-like) does not offer; use f32 precision on it",
     );
     expect(device.stats().liveBuffers).toBe(live);
   });

@@ -104,6 +104,12 @@ export function tunedVariant(device: Device, name: string, shapeClass: string): 
   return installed.get(device)?.get(name)?.get(shapeClass);
 }
 
+/** A tuned row count ('r16' -> 16) of `name`'s default class, or `fallback` when none is installed. */
+export function tunedRows(device: Device, name: string, fallback: number): number {
+  const tuned = tunedVariant(device, name, 'default');
+  return tuned ? Number(tuned.slice(1)) : fallback;
+}
+
 /** Installs a table's choices on a device (null clears them); autotune calls it, tests may too. */
 export function installTuning(device: Device, table: TuningTable | null): void {
   if (!table) {

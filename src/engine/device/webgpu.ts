@@ -11,7 +11,7 @@
  * (Dawn in Node) the shader JIT runs when submitted work first executes, under the queue's lock,
  * and createComputePipeline on the JS thread waits for that lock. A first CRIS forward on a cold
  * Mesa shader cache that submitted every 64 dispatches blocked the JS thread for 50 s (vitest's
- * worker RPC gives up after 60 s); recorded whole, it blocked 1.1 s and compiled while the read
+ * worker RPC gives up after 60 s); recorded whole, it blocked 1.0 s and compiled while the read
  * awaited. Once every pipeline is known, submits come every `flushEvery` dispatches again.
  */
 import type { HostArray, KernelSpec } from '../../kernels/kernel-spec.js';

@@ -18,7 +18,7 @@ import { conv2dGemmWeightKernel, conv2dGemmWeightSplits } from '../../kernels/co
 import { copyKernel } from '../../kernels/copy/copy.js';
 import { record } from '../autograd.js';
 import type { Device } from '../device/device.js';
-import { tunedVariant } from '../device/tuning.js';
+import { tunedRows } from '../device/tuning.js';
 import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { matmulRaw, useSubgroupKernels } from './matmul.js';
@@ -106,8 +106,7 @@ export const CONV2D_GEMM_TUNABLE = 'conv2d-gemm';
 
 /** Pixels per workgroup of the implicit-GEMM conv: the adapter's tuned choice ('r16', 'r24', 'r32'), else 24. */
 function conv2dGemmRows(device: Device): number {
-  const tuned = tunedVariant(device, CONV2D_GEMM_TUNABLE, 'default');
-  return tuned ? Number(tuned.slice(1)) : 24;
+  return tunedRows(device, CONV2D_GEMM_TUNABLE, 24);
 }
 
 /** Whether `geom` runs the implicit-GEMM kernels on `device` (ungrouped, 8-wide subgroups). */

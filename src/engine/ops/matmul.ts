@@ -15,7 +15,7 @@ import { type MatmulParams, matmulKernel } from '../../kernels/matmul/matmul.js'
 import { SUBGROUP, matmulSgKernel } from '../../kernels/matmul/matmul-sg.js';
 import { record } from '../autograd.js';
 import type { Device } from '../device/device.js';
-import { tunedVariant } from '../device/tuning.js';
+import { tunedRows, tunedVariant } from '../device/tuning.js';
 import { scope } from '../scope.js';
 import { broadcastShapes, broadcastStrides, formatShape, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -59,17 +59,15 @@ export function useSubgroupKernels(device: Device): boolean {
 }
 
 /**
- * Tile of the subgroup matmul for one product: `rows` x 32 outputs per workgroup, rows from the
- * adapter's tuning ('matmul-sg', measured among 16/24/32 by engine/device/tuning.ts), 24 by
+ * Rows of the subgroup matmul's rows x 32 tile, from the adapter's tuning ('matmul-sg', measured among 16/24/32 by engine/device/tuning.ts), 24 by
  * default. All row counts sum each output over k in the same order, so the choice never changes a
  * result. The kernel also takes wider tiles (`groups` > 1: 32 x 128 and the like), which reuse each
  * load for more FMAs, but the op does not pick them: with column-tile-major workgroups they
  * measured equal to 24 x 32 at 1024^3 (231 vs 237 ms) and within noise at 485x768x2304 (162 vs
  * 179 ms) on lavapipe, while LLVM takes 30 s to several minutes to compile each of their variants.
  */
-export function subgroupMatmulTile(device: Device): { rows: number; groups: number } {
-  const tuned = tunedVariant(device, MATMUL_SG_TUNABLE, 'default');
-  return { rows: tuned ? Number(tuned.slice(1)) : 24, groups: 1 };
+export function subgroupMatmulRows(device: Device): number {
+  return tunedRows(device, MATMUL_SG_TUNABLE, 24);
 }
 
 /** Tunable names (registered in ops/tunables.ts). */
@@ -133,7 +131,7 @@ function product(
   const tensors = bias ? [a.t, b.t, bias, out] : [a.t, b.t, out];
   // K = 0 binds zero-size operands (4-byte buffers), too small for the subgroup kernel's vec4 views.
   if (geo.K > 0 && useSubgroupKernels(a.t.device)) {
-    launch(matmulSgKernel, { ...params, ...subgroupMatmulTile(a.t.device) }, tensors, out);
+    launch(matmulSgKernel, { ...params, rows: subgroupMatmulRows(a.t.device) }, tensors, out);
   } else {
     launch(matmulKernel, params, tensors, out);
   }

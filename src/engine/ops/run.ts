@@ -55,6 +55,9 @@ export function launch<P>(spec: KernelSpec<P>, params: P, tensors: Tensor[], ski
  * matmul's B operand (weights) and cast read.
  */
 function checkF16Bindings<P>(spec: KernelSpec<P>, params: P, tensors: Tensor[]): void {
+  // Ops choose their f16 kernel variants from the tensors' dtypes, so only a launch that binds an
+  // f16 tensor can mismatch; every other launch skips building the binding list.
+  if (!tensors.some((t) => t.dtype === 'f16')) return;
   const decls = spec.bindings(params);
   tensors.forEach((t, i) => {
     const decl = decls[i];

@@ -13,7 +13,7 @@
  * Candidates are cheap to compile (a few seconds each on lavapipe), and every candidate of a choice
  * sums in the same order, so tuning changes speed, never results. The wider matmul tiles are no
  * candidates: they compile for 30 s to minutes each and measured no faster (ops/matmul.ts,
- * subgroupMatmulTile).
+ * subgroupMatmulRows).
  * Bump TUNING_VERSION (device/tuning-table.ts) when a kernel changes enough to re-measure.
  */
 import { conv2dGemmKernel } from '../../kernels/conv2d/conv2d-gemm.js';

@@ -82,16 +82,10 @@ fn f16ToF32Bits(h: u32) -> u32 {
 export const castKernel: KernelSpec<CastParams> = {
   name: 'cast',
   key: (p) => `cast:${p.to === 'f16' ? 'f32>f16' : 'f16>f32'}`,
-  bindings: (p) =>
-    p.to === 'f16'
-      ? [
-          { name: 'src', access: 'read', type: 'f32' },
-          { name: 'out', access: 'read_write', type: 'f16' },
-        ]
-      : [
-          { name: 'src', access: 'read', type: 'f16' },
-          { name: 'out', access: 'read_write', type: 'f32' },
-        ],
+  bindings: (p) => [
+    { name: 'src', access: 'read', type: p.to === 'f16' ? 'f32' : 'f16' },
+    { name: 'out', access: 'read_write', type: p.to },
+  ],
   uniforms: (p) => [u32(p.n), u32(0), u32(0), u32(0)],
   workgroupSize: () => WORKGROUP,
   dispatch: (p) => ceilDiv(invocations(p), WORKGROUP),

@@ -14,7 +14,7 @@
  * Geometry: a workgroup (= one subgroup of 8) computes a ROWS x 32*GROUPS output tile; lane l owns
  * rows m0 .. m0+ROWS-1 and, for each group g, columns n0 + 32g + 4l .. + 3 (ROWS x GROUPS vec4
  * accumulators). Workgroups run column-tile-major (all row tiles of one column tile in turn).
- * Bigger tiles reuse each load for more FMAs but compile slowly (ops/matmul.ts, subgroupMatmulTile). K advances in chunks of 4. A chunk's ROWS x 4 block of A takes ROWS/2 cooperative loads:
+ * Bigger tiles reuse each load for more FMAs but compile slowly (ops/matmul.ts, subgroupMatmulRows). K advances in chunks of 4. A chunk's ROWS x 4 block of A takes ROWS/2 cooperative loads:
  *   A not transposed (k contiguous): load q: lane l reads row 2q + l/4, k = k0 + l%4;
  *                                     A(2q + t, kk) = subgroupBroadcast(v_q, 4t + kk).
  *   A transposed (m contiguous):     load (g, kk): lane l reads row 8g + l, k = k0 + kk;

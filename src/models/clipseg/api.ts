@@ -35,6 +35,7 @@
  * always runs at the preprocessor's size; only the resize back scales with the image.
  */
 import { CpuDevice, type Device, type Precision, Tensor, getDefaultDevice, keep, noGrad, exclusiveScopeAsync } from '../../engine/index.js';
+import { requireShaderF16 } from '../../engine/ops/run.js';
 import type { ClipTokenizer } from '../clip/tokenizer.js';
 import {
   type ClipSegPreprocessOptions,
@@ -249,9 +250,7 @@ export class CLIPSeg {
 function checkPrecision(precision: unknown, device: Device): Precision {
   if (precision === undefined || precision === 'f32') return 'f32';
   if (precision !== 'f16') throw new Error(`CLIPSeg.fromPretrained: precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);
-  if (!device.shaderF16) {
-    throw new Error(`CLIPSeg.fromPretrained: precision 'f16' needs the WebGPU 'shader-f16' feature, which this adapter (${device.description}) does not offer; use precision 'f32'`);
-  }
+  requireShaderF16('CLIPSeg.fromPretrained', device);
   return 'f16';
 }
 
