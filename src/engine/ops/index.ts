@@ -14,5 +14,6 @@ export * from './pool.js';
 export * from './resize.js';
 export * from './optim.js';
 export * from './cast.js';
+export { requireShaderF16 } from './run.js';
 // Registers the per-adapter kernel choices (engine/device/tuning.ts) at import.
 import './tunables.js';

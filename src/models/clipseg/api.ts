@@ -34,8 +34,7 @@
  * Any size from 1x1 up to the decoder limits (16384 per side, 2^27 pixels) works: the forward
  * always runs at the preprocessor's size; only the resize back scales with the image.
  */
-import { CpuDevice, type Device, type Precision, Tensor, getDefaultDevice, keep, noGrad, exclusiveScopeAsync } from '../../engine/index.js';
-import { requireShaderF16 } from '../../engine/ops/run.js';
+import { CpuDevice, type Device, type Precision, Tensor, getDefaultDevice, keep, noGrad, exclusiveScopeAsync, requireShaderF16 } from '../../engine/index.js';
 import type { ClipTokenizer } from '../clip/tokenizer.js';
 import {
   type ClipSegPreprocessOptions,
