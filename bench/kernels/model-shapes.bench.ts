@@ -58,6 +58,34 @@ const attention = (heads: number, seq: number, dim: number): BenchCase =>
     { flops: 4 * heads * seq * seq * dim },
   );
 
+/**
+ * Attention forward + backward (ours only): q, k, v need gradients, so the forward also writes the
+ * softmax stats and the backward is the fused one where the adapter has it. FLOPs: the usual 3.5x
+ * of the forward's 4·H·L²·D (the fused backward recomputes the scores, so it does more).
+ */
+const attentionBackward = (heads: number, seq: number, dim: number): BenchCase => ({
+  name: 'attention_backward',
+  shape: `${heads}x${seq}x${dim} fwd+bwd`,
+  flops: 14 * heads * seq * seq * dim,
+  setup(device) {
+    const shape = [heads, seq, dim];
+    const [q, k, v] = [1, 2, 3].map((seed) => E.keep(E.Tensor.fromArray(hostData(shape, seed).data, shape, { device, requiresGrad: true })));
+    const dOut = upload(device, shape, 4);
+    const params = [q!, k!, v!];
+    const clearGrads = () => params.forEach((t) => { t.grad?.dispose(); t.grad = null; });
+    return {
+      run: () => {
+        clearGrads();
+        E.scope(() => E.backward(E.scaledDotProductAttention(q!, k!, v!), dOut));
+      },
+      dispose: () => {
+        clearGrads();
+        [...params, dOut].forEach((t) => t.dispose());
+      },
+    };
+  },
+});
+
 /** Stride-1 'same' convolution with a bias, square input of `size`. */
 const conv = (cin: number, cout: number, kernel: number, size: number, where: string): BenchCase => {
   const padding = (kernel - 1) / 2;
@@ -76,6 +104,7 @@ export const KERNEL_CASES: BenchCase[] = [
   mm(485, 3072, 768),
   mm(1024, 1024, 1024),
   attention(12, 485, 64),
+  attentionBackward(12, 485, 64),
   conv(64, 64, 3, 88, 'CLIPSeg decoder'),
   conv(64, 64, 3, 104, 'RN50 layer1'),
   conv(128, 128, 3, 52, 'RN50 layer2'),

@@ -101,18 +101,20 @@ describe.each(await testDevices())('fused attention on %s', (_name, device) => {
     }
   });
 
-  it('op: gradients through the fused forward (plain, causal, mask with -inf)', async () => {
+  // With 8-wide subgroups these run the fused backward, whose kernels take seconds each to compile
+  // on a cold Mesa cache: the two variants here (d32 plain, d32 mask + causal) are the ones
+  // attention-backward.test.ts compiles too.
+  it('op: gradients through the fused forward (plain; mask with -inf and causal)', async () => {
     const shapes = [[2, 5, 32], [2, 7, 32], [2, 7, 32]];
     await gradcheck(device, ([q, k, v]) => E.scaledDotProductAttention(q!, k!, v!), shapes);
-    await gradcheck(device, ([q, k, v]) => E.scaledDotProductAttention(q!, k!, v!, { causal: true }), [[2, 7, 32], [2, 7, 32], [2, 7, 32]]);
     const maskValues = randomNormal(5 * 7, 9).map((x, i) => (i % 6 === 2 ? -Infinity : x));
     await gradcheck(
       device,
-      ([q, k, v, mask]) => E.scaledDotProductAttention(q!, k!, v!, { mask: mask! }),
+      ([q, k, v, mask]) => E.scaledDotProductAttention(q!, k!, v!, { mask: mask!, causal: true }),
       [...shapes, [5, 7]],
       { constant: [3], values: [undefined, undefined, undefined, maskValues] },
     );
-  });
+  }, 5 * 60_000);
 
   it('op: mask gradient through the fused forward', async () => {
     await gradcheck(device, ([q, k, v, mask]) => E.scaledDotProductAttention(q!, k!, v!, { mask: mask! }), [[1, 4, 32], [1, 6, 32], [1, 6, 32], [4, 6]]);

@@ -2,18 +2,21 @@
  * Attention:
  *   scaledDotProductAttention: softmax(scale * q·kᵀ + mask [+ causal]) · v, layout [..., L, D].
  *     On adapters with 8-wide subgroups and head dims 32/64/128 (q, k, v with the same batch
- *     dims) the forward is one fused online-softmax kernel (kernels/attention) and the backward is
- *     composed from products and elementwise ops (recomputing the probabilities). Otherwise it is
- *     composed from recorded ops (autograd comes free): the scale is folded into the q·kᵀ product
- *     (matmul alpha), kᵀ is read in place (transB).
+ *     dims) the forward is one fused online-softmax kernel (kernels/attention) and so is the
+ *     backward (kernels/attention-backward; composed from products and elementwise ops when the
+ *     mask needs a gradient). Otherwise it is composed from recorded ops (autograd comes free):
+ *     the scale is folded into the q·kᵀ product (matmul alpha), kᵀ is read in place (transB).
  *   multiHeadAttention: torch.nn.functional.multi_head_attention_forward without dropout and
  *     without returning the weights: packed in-projection rows q|k|v, heads split to [B, H, L, hd],
  *     sdpa, heads merged, out-projection.
  * Masks are additive float tensors; -inf masks a key. NOTE: a query row whose keys are all masked
  * gets zero attention (softmax's convention here) where PyTorch gives NaN.
  */
-import { ATTENTION_HEAD_DIMS, type AttentionParams, attentionKernel } from '../../kernels/attention/attention.js';
-import { record } from '../autograd.js';
+import { ATTENTION_HEAD_DIMS, type AttentionParams, attentionBatchCount, attentionKernel } from '../../kernels/attention/attention.js';
+import {
+  type AttentionBackwardParams, attentionBackwardKernel, attentionDeltaKernel,
+} from '../../kernels/attention/attention-backward.js';
+import { isRecording, record } from '../autograd.js';
 import { broadcastShapes, formatShape, sameShape } from '../shape.js';
 import { scope } from '../scope.js';
 import { Tensor } from '../tensor.js';
@@ -114,22 +117,42 @@ function maskStrides(mask: Tensor, scoresShape: readonly number[]): number[] {
   return strides;
 }
 
-/** Fused forward (kernels/attention); the backward recomputes the probabilities with composed ops. */
+/**
+ * Fused forward (kernels/attention). When q, k or v will need a gradient the forward also writes
+ * the softmax stats (m, log l) per query row and the backward is the fused one
+ * (kernels/attention-backward: dQ pass over keys, dK/dV pass over queries, recomputing P from the
+ * stats). A mask that needs a gradient keeps the composed backward: its gradient is dS itself,
+ * [..., Lq, Lk], which the fused kernels never materialise.
+ */
 function fusedAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, scale: number, causal: boolean): Tensor {
   const [lq, d] = q.shape.slice(-2) as [number, number];
   const lk = k.shape[k.rank - 2]!;
   const batchShape = q.shape.slice(0, -2);
   const strides = mask ? maskStrides(mask, [...batchShape, lq, lk]) : [];
-  const params: AttentionParams = {
+  const geometry = {
     batchShape, Lq: lq, Lk: lk, D: d, scale, causal, mask: mask !== null,
     maskBatchStrides: mask ? strides.slice(0, -2) : batchShape.map(() => 0),
     maskRowStride: mask ? strides[strides.length - 2]! : 0,
     maskColStride: mask ? strides[strides.length - 1]! : 0,
-    rows: 32,
   };
+  const fusedBackward = isRecording() && [q, k, v].some((t) => t.requiresGrad) && !mask?.requiresGrad;
+  const params: AttentionParams = { ...geometry, rows: 32, stats: fusedBackward };
   const out = output('scaledDotProductAttention', q, [...batchShape, lq, d]);
-  launch(attentionKernel, params, mask ? [q, k, v, mask, out] : [q, k, v, out], out);
+  const stats = fusedBackward ? output('scaledDotProductAttention', q, [...batchShape, lq, 2]) : null;
+  const outputs = stats ? [out, stats] : [out];
+  launch(attentionKernel, params, mask ? [q, k, v, mask, ...outputs] : [q, k, v, ...outputs], out);
   const inputs = mask ? [q, k, v, mask] : [q, k, v];
+  if (stats) {
+    record('scaledDotProductAttention', out, inputs, [...inputs, out, stats], (dOut, saved, needs) => {
+      const [sq, sk, sv] = saved as [Tensor, Tensor, Tensor];
+      const [sOut, sStats] = saved.slice(-2) as [Tensor, Tensor];
+      const grads = fusedAttentionBackward(sq, sk, sv, mask ? saved[3]! : null, sOut, sStats, dOut, geometry, needs);
+      return mask ? [...grads, null] : grads;
+    });
+    // The tape holds its own view of the stats.
+    stats.dispose();
+    return out;
+  }
   const maskShape = mask?.shape ?? [];
   return record('scaledDotProductAttention', out, inputs, inputs, (dOut, saved, needs) => {
     const [sq, sk, sv, sm] = saved as [Tensor, Tensor, Tensor, Tensor | undefined];
@@ -145,6 +168,33 @@ function fusedAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, sc
     if (sm) grads.push(needs[3] ? sumToShape(dS, maskShape) : null);
     return grads;
   });
+}
+
+/**
+ * [dQ, dK, dV] (null where not needed) from the forward's output and stats: one delta kernel
+ * (stats + rowsum(dOut * out)), then the dQ pass and the dK/dV pass.
+ */
+function fusedAttentionBackward(
+  q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, fwdStats: Tensor, dOut: Tensor,
+  geometry: Omit<AttentionBackwardParams, 'pass'>, needs: boolean[],
+): (Tensor | null)[] {
+  const op = 'scaledDotProductAttention backward';
+  const stats = output(op, q, [...geometry.batchShape, geometry.Lq, 4]);
+  launch(attentionDeltaKernel, { rows: geometry.Lq * attentionBatchCount(geometry), D: geometry.D }, [out, dOut, fwdStats, stats], stats);
+  const inputs = mask ? [q, k, v, dOut, stats, mask] : [q, k, v, dOut, stats];
+  let dQ: Tensor | null = null;
+  if (needs[0]) {
+    dQ = output(op, q, q.shape);
+    launch(attentionBackwardKernel, { ...geometry, pass: 'dq' }, [...inputs, dQ], dQ);
+  }
+  let dK: Tensor | null = null;
+  let dV: Tensor | null = null;
+  if (needs[1] || needs[2]) {
+    dK = output(op, k, k.shape);
+    dV = output(op, v, v.shape);
+    launch(attentionBackwardKernel, { ...geometry, pass: 'dkv' }, [...inputs, dK, dV], dK);
+  }
+  return [dQ, needs[1] ? dK : null, needs[2] ? dV : null];
 }
 
 export interface MultiHeadAttentionParams {

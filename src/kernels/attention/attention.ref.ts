@@ -1,23 +1,21 @@
 /**
  * CPU reference for the fused attention forward (attention.ts): the same bindings (q, k, v, optional
- * mask, out) and semantics, with a plain two-pass softmax in float64 per query row.
+ * mask, out, optional stats) and semantics, with a plain two-pass softmax in float64 per query row.
  */
 import type { HostArray } from '../kernel-spec.js';
 import { type AttentionParams, attentionBatchCount } from './attention.js';
 
+const FLT_MAX = 3.4028234663852886e38;
+
 export function attentionReference(p: AttentionParams, buffers: HostArray[]): void {
   const [q, k, v] = buffers as [HostArray, HostArray, HostArray];
   const mask = p.mask ? buffers[3]! : null;
-  const out = buffers[buffers.length - 1]!;
+  const out = buffers[p.mask ? 4 : 3]!;
+  const stats = p.stats ? buffers[p.mask ? 5 : 4]! : null;
   const { Lq, Lk, D } = p;
   const scores = new Float64Array(Lk);
   for (let b = 0; b < attentionBatchCount(p); b++) {
-    let maskOff = 0;
-    let rem = b;
-    for (let d = p.batchShape.length - 1; d >= 0; d--) {
-      maskOff += (rem % p.batchShape[d]!) * p.maskBatchStrides[d]!;
-      rem = Math.floor(rem / p.batchShape[d]!);
-    }
+    const maskOff = attentionMaskOffset(p, b);
     for (let i = 0; i < Lq; i++) {
       const qRow = (b * Lq + i) * D;
       let max = -Infinity;
@@ -43,6 +41,22 @@ export function attentionReference(p: AttentionParams, buffers: HostArray[]): vo
         if (sum > 0) for (let j = 0; j < Lk; j++) acc += scores[j]! * v[(b * Lk + j) * D + d]!;
         out[qRow + d] = sum > 0 ? acc / sum : 0;
       }
+      if (stats) {
+        // (m, log l); a fully masked row gets (0, FLT_MAX) so that the backward's P is 0.
+        stats[2 * (b * Lq + i)] = sum > 0 ? max : 0;
+        stats[2 * (b * Lq + i) + 1] = sum > 0 ? Math.log(sum) : FLT_MAX;
+      }
     }
   }
+}
+
+/** Element offset of batch entry b's mask (row-major over batchShape, 0 strides broadcast). */
+export function attentionMaskOffset(p: Pick<AttentionParams, 'batchShape' | 'maskBatchStrides'>, b: number): number {
+  let offset = 0;
+  let rem = b;
+  for (let d = p.batchShape.length - 1; d >= 0; d--) {
+    offset += (rem % p.batchShape[d]!) * p.maskBatchStrides[d]!;
+    rem = Math.floor(rem / p.batchShape[d]!);
+  }
+  return offset;
 }

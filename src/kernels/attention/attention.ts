@@ -21,12 +21,19 @@
  *           own dims (vec4) and accumulates.
  * The scores never reach memory, and there is no softmax pass.
  *
- * Bindings: q, k, v read vec4<f32>, (mask read f32), out read_write vec4<f32>.
+ * Stats (variant `stats`, when the output will need a gradient): per query row, vec2(m, log l) of
+ * the online softmax (max and sum), so that the backward (attention-backward.ts) recomputes
+ * P = exp(score - m - log l). The pair rather than LSE = m + log l: with HF's finite -3.4e38 mask
+ * a fully masked row has m ~ -3.4e38 and m + log l rounds to m, which would turn every 1/Lk into 1.
+ * A row whose keys are all -inf stores (0, FLT_MAX) so that every P underflows to 0.
+ *
+ * Bindings: q, k, v read vec4<f32>, (mask read f32), out read_write vec4<f32>, (stats read_write
+ * vec2<f32>, [B, Lq]).
  * Uniform `Params`: Lq, Lk, batchRank, tilesQ, nWorkgroups, maskRowStride, maskColStride: u32,
  *   scale: f32, batchShape, maskBatchStrides: array<vec4<u32>, 2>.
  * Dispatch: B * ceil(Lq / ROWS) workgroups of 8, 1-D (folded past 65535 by the device).
  * Requires subgroups of exactly 8 (the op checks). Limits: tensors under 2^32 elements.
- * Key: `attention:fwd:sg8:d<D>:r<ROWS>[:mask][:causal]`.
+ * Key: `attention:fwd:sg8:d<D>:r<ROWS>[:mask][:causal][:stats]`.
  */
 import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
 import { MAX_RANK, f32, linearIndexFn, rankWords, u32, uniformDecl } from '../wgsl.js';
@@ -36,6 +43,8 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const SUBGROUP = 8;
 const KEYS = 4 * SUBGROUP;
 const XYZW = 'xyzw';
+/** Largest finite f32, as a WGSL literal (stats of fully masked rows). */
+export const FLT_MAX = '3.40282346638528859812e+38';
 
 export interface AttentionParams {
   /** Flattened batch count B = product of batchShape. */
@@ -53,6 +62,8 @@ export interface AttentionParams {
   maskColStride: number;
   /** Queries per workgroup (multiple of 8). Default 16. */
   rows?: number;
+  /** Also write the softmax stats (m, log l) per query row (for the fused backward). */
+  stats?: boolean;
 }
 
 const rowsOf = (p: AttentionParams): number => p.rows ?? 16;
@@ -63,6 +74,16 @@ export function attentionBatchCount(p: AttentionParams): number {
 
 export const ATTENTION_HEAD_DIMS = [32, 64, 128] as const;
 
+/** The uniform struct of the attention kernels; `tilesField` names the row-tile count of the side a workgroup owns. */
+export function attentionParamsStruct(tilesField: string): string {
+  return `struct Params {
+  Lq: u32, Lk: u32, batchRank: u32, ${tilesField}: u32,
+  nWorkgroups: u32, maskRowStride: u32, maskColStride: u32, scale: f32,
+  batchShape: array<vec4<u32>, ${MAX_RANK / 4}>,
+  maskBatchStrides: array<vec4<u32>, ${MAX_RANK / 4}>,
+}`;
+}
+
 function tiles(p: AttentionParams): { tilesQ: number; total: number } {
   const tilesQ = ceilDiv(p.Lq, rowsOf(p));
   return { tilesQ, total: attentionBatchCount(p) * tilesQ };
@@ -70,13 +91,14 @@ function tiles(p: AttentionParams): { tilesQ: number; total: number } {
 
 export const attentionKernel: KernelSpec<AttentionParams> = {
   name: 'attention',
-  key: (p) => `attention:fwd:sg${SUBGROUP}:d${p.D}:r${rowsOf(p)}${p.mask ? ':mask' : ''}${p.causal ? ':causal' : ''}`,
+  key: (p) => `attention:fwd:sg${SUBGROUP}:d${p.D}:r${rowsOf(p)}${p.mask ? ':mask' : ''}${p.causal ? ':causal' : ''}${p.stats ? ':stats' : ''}`,
   bindings: (p) => [
     { name: 'q', access: 'read', type: 'f32' },
     { name: 'k', access: 'read', type: 'f32' },
     { name: 'v', access: 'read', type: 'f32' },
     ...(p.mask ? [{ name: 'mask', access: 'read' as const, type: 'f32' as const }] : []),
     { name: 'out', access: 'read_write', type: 'f32' },
+    ...(p.stats ? [{ name: 'stats', access: 'read_write' as const, type: 'f32' as const }] : []),
   ],
   uniforms: (p) => {
     const t = tiles(p);
@@ -107,17 +129,13 @@ export const attentionKernel: KernelSpec<AttentionParams> = {
     return /* wgsl */ `
 enable subgroups;
 
-struct Params {
-  Lq: u32, Lk: u32, batchRank: u32, tilesQ: u32,
-  nWorkgroups: u32, maskRowStride: u32, maskColStride: u32, scale: f32,
-  batchShape: array<vec4<u32>, ${MAX_RANK / 4}>,
-  maskBatchStrides: array<vec4<u32>, ${MAX_RANK / 4}>,
-}
+${attentionParamsStruct('tilesQ')}
 ${decl(0, 'q', 'vec4<f32>', 'read')}
 ${decl(1, 'k', 'vec4<f32>', 'read')}
 ${decl(2, 'v', 'vec4<f32>', 'read')}
 ${p.mask ? decl(3, 'mask', 'f32', 'read') : ''}
-${decl(bindings.length - 1, 'out', 'vec4<f32>', 'read_write')}
+${decl(p.mask ? 4 : 3, 'out', 'vec4<f32>', 'read_write')}
+${p.stats ? decl(p.mask ? 5 : 4, 'stats', 'vec2<f32>', 'read_write') : ''}
 ${uniformDecl(bindings.length)}
 ${linearIndexFn}
 
@@ -178,7 +196,8 @@ ${rows.map((r) => range(G).map((g) => {
   }
 ${rows.map((r) => `  if (q0 + ${r}u < u.Lq) {
     let inv${r} = select(0.0, 1.0 / l${r}, l${r} > 0.0);
-${range(G).map((g) => `    out[qBase + (q0 + ${r}u) * ${D4}u + ${8 * g}u + lane] = o${r}_${g} * inv${r};`).join('\n')}
+${range(G).map((g) => `    out[qBase + (q0 + ${r}u) * ${D4}u + ${8 * g}u + lane] = o${r}_${g} * inv${r};`).join('\n')}${p.stats ? `
+    if (lane == 0u) { stats[b * u.Lq + q0 + ${r}u] = select(vec2<f32>(0.0, ${FLT_MAX}), vec2<f32>(m${r}, log(l${r})), l${r} > 0.0); }` : ''}
   }`).join('\n')}
 }
 `;
