@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as E from '../../src/engine/index.js';
 import { gradcheck } from '../helpers/gradcheck.js';
 import { testDevices } from '../helpers/devices.js';
@@ -23,6 +23,10 @@ describe.each(await testDevices())('elementwise gradients on %s', (_name, device
     await gradcheck(device, ([a, b]) => E.pow(E.addScalar(E.abs(a!), 0.5), b!), [[4], [4]]);
     await gradcheck(device, ([a]) => E.clamp(a!, -0.5, 0.5), [[9]]);
     await gradcheck(device, ([a]) => E.mulScalar(a!, -3), [[9]]);
+  });
+  it('relu keeps NaN and infinities as torch.relu does', async () => {
+    const x = E.Tensor.fromArray([NaN, -Infinity, -2, 0, 3, Infinity], [6], { device });
+    expect(Array.from((await E.relu(x).read()) as Float32Array)).toEqual([NaN, 0, 0, 0, 3, Infinity]);
   });
   it('where', async () => {
     const cond = new Float32Array([1, 0, 1, 0, 0, 1]);

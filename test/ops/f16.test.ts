@@ -227,6 +227,45 @@ describe.each(await testDevices())('matmul and linear with f16 weights on %s', (
         E.kernelVariants.mode = 'auto';
       }
     });
+
+    it(`matmul with a transposed a and an f16 b: dA flows through the f16 b (${mode} kernels)`, async () => {
+      E.kernelVariants.mode = mode;
+      try {
+        // a is stored [batch, K, M] and read transposed; dA = (dC·Bᵀ)ᵀ with dC = seeded weights.
+        for (const [batch, M, K, N] of [[[], 37, 50, 19], [[2], 8, 12, 16]] as const) {
+          const B = batch.reduce((x, y) => x * y, 1);
+          const a = randomNormal(B * K * M, 21);
+          const b = randomNormal(K * N, 22);
+          const g = randomNormal(B * M * N, 23);
+          const run = async (dtype: 'f16' | 'f32') => {
+            const A = E.Tensor.fromArray(a, [...batch, K, M], { device, requiresGrad: true });
+            const Bt = E.Tensor.fromArray(dtype === 'f16' ? b : rounded(b), [K, N], { device, dtype });
+            const G = E.Tensor.fromArray(g, [...batch, M, N], { device });
+            E.backward(E.sum(E.mul(E.matmul(A, Bt, { transA: true }), G)));
+            const dA = (await A.grad!.read()) as Float32Array;
+            for (const t of [A, Bt, G]) t.dispose();
+            return dA;
+          };
+          const d16 = await run('f16');
+          // Host: dA[k, m] = sum_n B[k, n] * G[m, n] per batch.
+          const br = rounded(b);
+          const want = new Float32Array(B * K * M);
+          for (let t = 0; t < B; t++) {
+            for (let k = 0; k < K; k++) {
+              for (let m = 0; m < M; m++) {
+                let acc = 0;
+                for (let n = 0; n < N; n++) acc += br[k * N + n]! * g[t * M * N + m * N + n]!;
+                want[t * K * M + k * M + m] = acc;
+              }
+            }
+          }
+          expectClose(d16, want, 1e-4, 1e-4, `dA [${batch}] ${K}x${M} (f16 b)`);
+          expectClose(d16, await run('f32'), 1e-5, 1e-5, `dA [${batch}] f16 vs f32 b`);
+        }
+      } finally {
+        E.kernelVariants.mode = 'auto';
+      }
+    });
   }
 });
 

@@ -10,7 +10,7 @@
  *   masksToTarget: nearest resizing to the model's input size.
  */
 import { describe, expect, it } from 'vitest';
-import { type Device, Tensor, add, softDiceLoss } from '../../src/engine/index.js';
+import { type Device, Tensor, add, mulScalar, softDiceLoss, sqrt, sub } from '../../src/engine/index.js';
 import type { Image } from '../../src/models/image/index.js';
 import { createRng } from '../../src/models/nn/init.js';
 import type { BinaryMask } from '../../src/train/data/mask.js';
@@ -124,23 +124,18 @@ describe.each(await testDevices())('segmentationLoss and clipGradients on %s', (
 });
 
 /**
- * A tiny UNet that can be poisoned: 'pixels' puts one NaN into the input (the loss stays finite
- * because relu maps NaN to 0, but the weight gradients are NaN), 'logits' makes the loss NaN.
+ * A tiny UNet that can be poisoned: 'gradient' adds 0 * sqrt(logits - logits) to the logits (the
+ * loss stays finite, but sqrt's backward at 0 is infinite, and 0 * inf makes every weight gradient
+ * NaN); 'logits' makes the loss NaN.
  */
-function tinyUNet(device: Device, poison: { on: 'pixels' | 'logits' | null }): Segmenter {
+function tinyUNet(device: Device, poison: { on: 'gradient' | 'logits' | null }): Segmenter {
   const inner = new UNetSegmenter({ base_channels: 4, depth: 2, image_size: 16 }, { device, init: { rng: createRng(3) } });
   return {
     kind: inner.kind, module: inner.module, usesText: false, inputSize: inner.inputSize, threshold: 0.5,
-    pixels: (images) => {
-      const px = inner.pixels(images);
-      if (poison.on !== 'pixels') return px;
-      const data = new Float32Array(px.size);
-      data[5] = NaN;
-      px.dispose();
-      return Tensor.fromArray(data, [images.length, 3, 16, 16], { device });
-    },
+    pixels: (images) => inner.pixels(images),
     logits: (p, prompts, o) => {
       const logits = inner.logits(p, prompts, o);
+      if (poison.on === 'gradient') return add(logits, mulScalar(sqrt(sub(logits, logits)), 0));
       return poison.on === 'logits' ? add(logits, Tensor.scalar(NaN, { device })) : logits;
     },
     trainable: (f) => inner.trainable(f),
@@ -161,7 +156,7 @@ function testMask(seed: number): BinaryMask {
 
 describe.each(await testDevices())('trainStep on %s', (_name, device) => {
   it('a NaN loss or NaN gradients raise NonFiniteLossError and change nothing; a finite step updates and clears', async () => {
-    const poison: { on: 'pixels' | 'logits' | null } = { on: null };
+    const poison: { on: 'gradient' | 'logits' | null } = { on: null };
     const seg = tinyUNet(device, poison);
     const optimizer = new AdamW(seg.trainable('full'), { lr: 1e-2 });
     const batch = { images: [testImage(1), testImage(2)], prompts: ['a', 'b'], masks: [testMask(3), testMask(4)] };
@@ -170,7 +165,7 @@ describe.each(await testDevices())('trainStep on %s', (_name, device) => {
     const before = await snapshot();
     for (const [on, message] of [
       ['logits', /^training loss is NaN: stopped before updating the weights/],
-      ['pixels', /^training loss is NaN \(gradient norm\): stopped before updating the weights/],
+      ['gradient', /^training loss is NaN \(gradient norm\): stopped before updating the weights/],
     ] as const) {
       poison.on = on;
       const err = await trainStep(seg, optimizer, batch, options).catch((e: unknown) => e);

@@ -11,15 +11,17 @@
  * When B is a plain matrix (rank 2) and A is not read transposed, A's leading dims are folded into
  * M ([B, T, K]·[K, N] is one [B*T, K]·[K, N] product), so dB needs no batch reduction afterwards.
  */
-import { type MatmulParams, matmulKernel } from '../../kernels/matmul/matmul.js';
+import { MATMUL_ACTIVATIONS, type MatmulActivation, type MatmulParams, matmulKernel } from '../../kernels/matmul/matmul.js';
 import { SUBGROUP, matmulSgKernel } from '../../kernels/matmul/matmul-sg.js';
-import { record } from '../autograd.js';
+import { matmulSharedKernel } from '../../kernels/matmul/matmul-shared.js';
+import { isRecording, record } from '../autograd.js';
 import type { Device } from '../device/device.js';
 import { tunedRows, tunedVariant } from '../device/tuning.js';
 import { scope } from '../scope.js';
-import { broadcastShapes, broadcastStrides, formatShape, numel } from '../shape.js';
+import { broadcastShapes, broadcastStrides, formatShape, numel, sameShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { reshape } from './movement.js';
+import { add, gelu, geluTanh, quickGelu, relu } from './elementwise.js';
+import { permuteRaw, reshape } from './movement.js';
 import { sumToShape } from './reduce.js';
 import { deviceOf, expectDtype, launch, output, requireShaderF16 } from './run.js';
 
@@ -38,6 +40,8 @@ export interface MatmulOptions {
  * ones otherwise. 'portable' always uses the variants without subgroups (tests use it to cover
  * both paths on one device).
  */
+export { MATMUL_ACTIVATIONS, type MatmulActivation };
+
 export const kernelVariants: { mode: 'auto' | 'portable' } = { mode: 'auto' };
 
 const subgroupCache = new WeakMap<object, boolean>();
@@ -74,13 +78,17 @@ export function subgroupMatmulRows(device: Device): number {
 export const MATMUL_SG_TUNABLE = 'matmul-sg';
 export const MATMUL_TILED_TUNABLE = 'matmul-tiled';
 
-/** Outputs per thread of the register-tiled matmul: tuned per adapter, else 8x8 for products of 64x64 and more. */
-function tiledMatmulTile(device: Device, M: number, N: number): 4 | 8 {
+/**
+ * The matmul variant on adapters without 8-wide subgroups: the register-tiled kernel with 4x4 or
+ * 8x8 outputs per thread, or the workgroup-memory kernel ('shared'), as tuned per adapter; else
+ * 8x8 for products of 64x64 and more.
+ */
+function tiledMatmulChoice(device: Device, M: number, N: number): { shared: boolean; tile: 4 | 8 } {
   // 8x8 outputs per thread ran 1.2-1.8x faster than 4x4 on lavapipe at the CLIP shapes; small
   // products keep 4x4 so that they still spread over several workgroups.
-  if (M < 64 || N < 64) return 4;
+  if (M < 64 || N < 64) return { shared: false, tile: 4 };
   const tuned = tunedVariant(device, MATMUL_TILED_TUNABLE, 'default');
-  return tuned === 't4' ? 4 : 8;
+  return { shared: tuned === 'shared', tile: tuned === 't4' ? 4 : 8 };
 }
 
 /** Geometry of one product C = op(A)·op(B) in kernel terms. */
@@ -111,8 +119,11 @@ function product(
   outShape: readonly number[],
   alpha: number,
   bias: Tensor | null = null,
+  epilogue: { activation?: MatmulActivation; residual?: Tensor | null } = {},
 ): Tensor {
   const out = output('matmul', a.t, outShape);
+  const residual = epilogue.residual ?? null;
+  const choice = tiledMatmulChoice(a.t.device, geo.M, geo.N);
   const params: MatmulParams = {
     transA: a.trans,
     transB: b.trans,
@@ -124,16 +135,18 @@ function product(
     aBatchStrides: a.batchStrides,
     bBatchStrides: b.batchStrides,
     alpha,
-    tile: tiledMatmulTile(a.t.device, geo.M, geo.N),
+    tile: choice.tile,
     bF16: b.t.dtype === 'f16',
     ...(geo.scatter ? { scatter: geo.scatter } : {}),
+    ...(epilogue.activation ? { activation: epilogue.activation } : {}),
+    ...(residual ? { residual: true } : {}),
   };
-  const tensors = bias ? [a.t, b.t, bias, out] : [a.t, b.t, out];
+  const tensors = [a.t, b.t, ...(bias ? [bias] : []), ...(residual ? [residual] : []), out];
   // K = 0 binds zero-size operands (4-byte buffers), too small for the subgroup kernel's vec4 views.
   if (geo.K > 0 && useSubgroupKernels(a.t.device)) {
     launch(matmulSgKernel, { ...params, rows: subgroupMatmulRows(a.t.device) }, tensors, out);
   } else {
-    launch(matmulKernel, params, tensors, out);
+    launch(choice.shared ? matmulSharedKernel : matmulKernel, params, tensors, out);
   }
   return out;
 }
@@ -197,9 +210,18 @@ function productBackward(p: Plan, dC: Tensor, a: Tensor, b: Tensor, alpha: numbe
   let dA: Tensor | null = null;
   let dB: Tensor | null = null;
   if (needs[0]) {
-    dA = p.transA
-      ? product(B, dCt, { M: K, N: M, K: N, batchShape }, [...batchShape, K, M], alpha) // op(B)·dCᵀ
-      : product(dCn, flip(B), { M, N: K, K: N, batchShape }, folded ? a.shape : [...batchShape, M, K], alpha); // dC·op(B)ᵀ
+    if (p.transA && b.dtype === 'f16') {
+      // An f16 B binds only as a product's B operand (the kernels widen B alone), so op(B)·dCᵀ
+      // is computed as its transpose dC·op(B)ᵀ and then transposed.
+      const dAt = product(dCn, flip(B), { M, N: K, K: N, batchShape }, [...batchShape, M, K], alpha);
+      const r = batchShape.length;
+      dA = permuteRaw(dAt, [...batchShape.map((_, i) => i), r + 1, r]);
+      dAt.dispose();
+    } else {
+      dA = p.transA
+        ? product(B, dCt, { M: K, N: M, K: N, batchShape }, [...batchShape, K, M], alpha) // op(B)·dCᵀ
+        : product(dCn, flip(B), { M, N: K, K: N, batchShape }, folded ? a.shape : [...batchShape, M, K], alpha); // dC·op(B)ᵀ
+    }
     dA = sumToShape(dA, a.shape);
   }
   if (needs[1]) {
@@ -263,14 +285,29 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   });
 }
 
+/** What linear may fuse after x·Wᵀ + bias: y = residual + activation(x·Wᵀ + bias). */
+export interface LinearEpilogue {
+  /** torch: act(linear(x)); 'gelu_erf' is torch's default gelu. */
+  activation?: MatmulActivation;
+  /** Added last; must have the output's shape (a transformer block's skip connection). */
+  residual?: Tensor | null;
+}
+
+/** The recorded ops the fused activations stand for (used when gradients are recorded). */
+const EPILOGUE_ACTIVATIONS: Record<MatmulActivation, (x: Tensor) => Tensor> = {
+  relu, gelu_erf: gelu, gelu_tanh: geluTanh, quick_gelu: quickGelu,
+};
+
 /**
  * torch.nn.functional.linear: y = x·Wᵀ + bias for x [..., in], weight [out, in], bias [out].
  * One fused kernel launch (bias added in the product's epilogue); x's leading dims are folded.
+ * `epilogue` fuses an activation and a residual add into the same launch when no gradient is
+ * recorded through them (inference); under autograd they are recorded as separate ops.
  * The weight may be stored as f16 (a model at f16 precision): the kernel loads it as f16 and
  * computes in f32, so the result equals linear with the f16 values as f32 weights. An f16 weight
  * takes no gradient; x still gets one.
  */
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, epilogue: LinearEpilogue = {}): Tensor {
   const op = 'linear';
   checkOperands(op, x, weight);
   if (weight.rank !== 2) throw new Error(`linear: weight ${formatShape(weight.shape)} must have rank 2 ([out, in])`);
@@ -288,10 +325,31 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     }
   }
   const p = plan(op, x.shape, weight.shape, false, true);
+  const { activation } = epilogue;
+  const residual = epilogue.residual ?? null;
+  if (activation !== undefined && !(MATMUL_ACTIVATIONS as readonly string[]).includes(activation)) {
+    throw new Error(`linear: activation '${String(activation)}' is not one of ${MATMUL_ACTIVATIONS.join(', ')}`);
+  }
+  if (residual) {
+    deviceOf(op, [x, residual]);
+    expectDtype(op, residual, 'f32', 'residual');
+    if (!sameShape(residual.shape, p.outShape)) {
+      throw new Error(`linear: residual ${formatShape(residual.shape)} must have the output's shape ${formatShape(p.outShape)}`);
+    }
+  }
+  if ((activation || residual) && isRecording() && [x, weight, b, residual].some((t) => t?.requiresGrad)) {
+    // Under autograd the epilogue is composed from recorded ops: the activation's backward needs
+    // the pre-activation values, which the fused kernel never writes.
+    return scope(() => {
+      const y = linear(x, weight, b);
+      const z = activation ? EPILOGUE_ACTIVATIONS[activation](y) : y;
+      return residual ? add(z, residual) : z;
+    });
+  }
   const out = product(
     { t: x, trans: false, batchStrides: [] },
     { t: weight, trans: true, batchStrides: [] },
-    p, p.outShape, 1, b,
+    p, p.outShape, 1, b, { ...(activation ? { activation } : {}), residual },
   );
   const inputs = b ? [x, weight, b] : [x, weight];
   return record(op, out, inputs, [x, weight], (dOut, [sx, sw], needs) => {

@@ -5,8 +5,9 @@
  *
  *   matmul-sg     rows of the subgroup matmul's rows x 32 tile ('r16' | 'r24' | 'r32'; default r24),
  *                 problem 256x768x768 (a ViT-B/16-like linear layer at a quarter of the tokens)
- *   matmul-tiled  outputs per thread of the register-tiled matmul on adapters without 8-wide
- *                 subgroups (SwiftShader, real GPUs): 't8' | 't4' (default t8), problem 256x512x512
+ *   matmul-tiled  the matmul on adapters without 8-wide subgroups (SwiftShader, real GPUs):
+ *                 register-tiled with 8x8 or 4x4 outputs per thread ('t8' | 't4', default t8), or
+ *                 the workgroup-memory kernel ('shared', matmul-shared.ts), problem 256x512x512
  *   conv2d-gemm   pixels per workgroup of the implicit-GEMM conv ('r16' | 'r24' | 'r32'; default
  *                 r24), problem 3x3 128->128 at 26x26 (a CRIS RN50 layer3-like stage)
  *
@@ -19,6 +20,7 @@
 import { conv2dGemmKernel } from '../../kernels/conv2d/conv2d-gemm.js';
 import { type MatmulParams, matmulKernel } from '../../kernels/matmul/matmul.js';
 import { matmulSgKernel } from '../../kernels/matmul/matmul-sg.js';
+import { matmulSharedKernel } from '../../kernels/matmul/matmul-shared.js';
 import type { Device, Storage } from '../device/device.js';
 import { type TunableProblem, registerTunable } from '../device/tuning.js';
 import { Tensor } from '../tensor.js';
@@ -64,10 +66,12 @@ registerTunable({
 
 registerTunable({
   name: MATMUL_TILED_TUNABLE,
-  candidates: ['t8', 't4'],
+  candidates: ['t8', 't4', 'shared'],
   applies: (device) => device.kind === 'webgpu' && !useSubgroupKernels(device),
   problems: [problem(matmulSizes(TILED_PROBLEM), (device, c, storages) =>
-    device.run(matmulKernel, { ...TILED_PROBLEM, tile: c === 't4' ? 4 : 8 }, storages))],
+    c === 'shared'
+      ? device.run(matmulSharedKernel, TILED_PROBLEM, storages)
+      : device.run(matmulKernel, { ...TILED_PROBLEM, tile: c === 't4' ? 4 : 8 }, storages))],
 });
 
 registerTunable({

@@ -54,7 +54,8 @@ export const ELEMENTWISE_FNS = {
   rsqrt: { arity: 1, wgsl: 'inverseSqrt(a)', ref: (a) => 1 / Math.sqrt(a) },
   abs: { arity: 1, wgsl: 'abs(a)', ref: (a) => Math.abs(a) },
   sign: { arity: 1, wgsl: 'sign(a)', ref: (a) => Math.sign(a) },
-  relu: { arity: 1, wgsl: 'max(a, 0.0)', ref: (a) => (a > 0 ? a : 0) },
+  // NaN passes through, as in torch.relu (WGSL's max(NaN, 0) may give either operand).
+  relu: { arity: 1, wgsl: 'select(a, 0.0, a < 0.0)', ref: (a) => (a < 0 ? 0 : a) },
   sigmoid: { arity: 1, wgsl: '1.0 / (1.0 + exp(-a))', ref: sigmoid },
   // NOTE: WGSL tanh of large |a| can produce NaN on some drivers; clamp the argument (tanh(±15) = ±1 in f32).
   tanh: { arity: 1, wgsl: 'tanh(clamp(a, -15.0, 15.0))', ref: (a) => Math.tanh(a) },

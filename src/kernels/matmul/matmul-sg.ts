@@ -25,19 +25,20 @@
  * k >= K are zeroed, so K needs no multiple of 4.
  *
  * Bindings: a read f32, b read f32 (vec4<f32> when vecB; f16 / vec4<f16> with `bF16`, widened to
- * f32 as loaded, behind `enable f16;`), (bias read f32), out read_write f32.
+ * f32 as loaded, behind `enable f16;`), (bias read f32), (residual read f32), out read_write f32.
+ * The epilogue (bias, activation, residual) is matmul.ts's matmulEpilogueFn.
  * Uniform `Params`: as matmul.ts (tilesM / tilesN count ROWS x 32 tiles).
  * Dispatch: batchCount * tilesM * tilesN workgroups of 8, 1-D (folded past 65535 by the device).
  * Requires the `subgroups` feature and subgroupMinSize == subgroupMaxSize == 8 (the op checks):
  * correctness relies on one workgroup being exactly one subgroup.
- * Key: `matmul:f32[:bf16]:<nn|nt|tn|tt>:<bias|plain>[:scatter]:sg8:r<ROWS>x<COLS>:a<v4|s>:b<v4|s>`.
+ * Key: `matmul:f32[:bf16]:<nn|nt|tn|tt>:<bias|plain>[:<activation>][:res][:scatter]:sg8:r<ROWS>x<COLS>:a<v4|s>:b<v4|s>`.
  * The `scatter` output reindexing is matmul.ts's.
  */
 import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
 import { f32, linearIndexFn, rankWords, u32, uniformDecl } from '../wgsl.js';
 import {
-  MATMUL_BATCH_OFFSETS, type MatmulParams, matmulBatchCount, matmulDtypeTag, matmulEpilogueTag, matmulKernel, matmulParamsStruct,
-  matmulScatterWords,
+  MATMUL_BATCH_OFFSETS, type MatmulParams, matmulBatchCount, matmulDtypeTag, matmulEpilogueFn, matmulEpilogueTag, matmulKernel,
+  matmulParamsStruct, matmulScatterWords,
 } from './matmul.js';
 import { matmulReference } from './matmul.ref.js';
 
@@ -191,7 +192,6 @@ export const matmulSgKernel: KernelSpec<MatmulSgParams> = {
         fmas.push(`    acc${r}_${q} += ${terms.join(' + ')};`);
       }
     }
-    const bias = p.bias ? ' + bias[col]' : '';
     const bindings = matmulKernel.bindings(p);
     const decl = (i: number, name: string, type: string, access: string) =>
       `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${type}>;`;
@@ -202,9 +202,11 @@ ${matmulParamsStruct(p)}
 ${decl(0, 'a', vecA ? 'vec4<f32>' : 'f32', 'read')}
 ${decl(1, 'b', vecB ? `vec4<${bElem}>` : bElem, 'read')}
 ${p.bias ? decl(2, 'bias', 'f32', 'read') : ''}
+${p.residual ? decl(bindings.length - 2, 'residual', 'f32', 'read') : ''}
 ${decl(bindings.length - 1, 'out', 'f32', 'read_write')}
 ${uniformDecl(bindings.length)}
 ${linearIndexFn}
+${matmulEpilogueFn(p)}
 
 @compute @workgroup_size(${SUBGROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -235,7 +237,10 @@ ${fmas.join('\n')}
 ${range(R).map((r) => `  if (m0 + ${r}u < u.M) {
 ${range(Q).map((q) => `    for (var j = 0u; j < 4u; j++) {
       let col = n0 + ${COLS * q}u + j;
-      if (col < u.N) { out[base + outOffset(m0 + ${r}u, col)] = u.alpha * acc${r}_${q}[j]${bias}; }
+      if (col < u.N) {
+        let i = base + outOffset(m0 + ${r}u, col);
+        out[i] = epilogue(acc${r}_${q}[j], col, i);
+      }
     }`).join('\n')}
   }`).join('\n')}
 }

@@ -1,5 +1,6 @@
 /** CPU reference for the matmul family: the same addressing, a plain triple loop (float64 sums). */
 import { halfBitsToFloat32 } from '../cast/half.js';
+import { ELEMENTWISE_FNS } from '../elementwise/elementwise.ops.js';
 import type { HostArray } from '../kernel-spec.js';
 import { type MatmulParams, matmulBatchCount, matmulOutOffset } from './matmul.js';
 
@@ -8,7 +9,9 @@ export function matmulReference(p: MatmulParams, buffers: HostArray[]): void {
   // An f16 B (bF16) is read through its decoded values, as the WGSL widens each load.
   const b = p.bF16 ? halfBitsToFloat32(buffers[1] as Uint16Array) : buffers[1]!;
   const bias = p.bias ? buffers[2]! : null;
-  const out = buffers[p.bias ? 3 : 2]!;
+  const residual = p.residual ? buffers[p.bias ? 3 : 2]! : null;
+  const out = buffers[buffers.length - 1]!;
+  const act = p.activation ? (ELEMENTWISE_FNS[p.activation].ref as (x: number) => number) : null;
   const { M, N, K } = p;
   const alpha = Math.fround(p.alpha ?? 1);
   // Per-k steps and per-row / per-column bases, as in the WGSL.
@@ -38,7 +41,11 @@ export function matmulReference(p: MatmulParams, buffers: HostArray[]): void {
           ai += aStep;
           bi += bStep;
         }
-        out[base + matmulOutOffset(p, m, n)] = Math.fround(alpha * acc) + (bias ? bias[n]! : 0);
+        const i = base + matmulOutOffset(p, m, n);
+        // As the WGSL epilogue: f32 rounding after the scaled sum, the bias, the activation.
+        let v = Math.fround(Math.fround(alpha * acc) + (bias ? bias[n]! : 0));
+        if (act) v = Math.fround(act(v));
+        out[i] = residual ? v + residual[i]! : v;
       }
     }
   }

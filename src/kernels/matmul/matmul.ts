@@ -8,7 +8,8 @@
  *           = b[bOff + n * K + k]       (transB true:  B stored [.., N, K])
  * out is contiguous [batch.., M, N]. For output batch index t (row-major over batchShape) the
  * operand offsets are aOff = sum_d coord_d * aBatchStrides_d (stride 0 = broadcast dim), same for b.
- * bias (variant `bias`) is one f32 per column n, added after the alpha scaling.
+ * bias (variant `bias`) is one f32 per column n, added after the alpha scaling; then the fused
+ * epilogue's optional activation and residual add (matmulEpilogueFn, shared by every variant).
  * Variant `scatter` (MatmulScatter): element (m, n) of batch t goes to
  *   out[t*M*N + (m / R0)*S1 + (m % R0)*S0 + (n / (C1*C0))*T2 + ((n / C0) % C1)*T1 + (n % C0)*T0]
  * instead of out[t*M*N + m*N + n]: a separable 2+3-level reindexing that lets a product write an
@@ -16,7 +17,7 @@
  *
  * Bindings: a read f32, b read f32 (f16 with `bF16`: weights stored at f16 precision, widened to
  * f32 as they are loaded; needs `enable f16;`, i.e. the shader-f16 feature), (bias read f32),
- * out read_write f32. Uniform `Params`:
+ * (residual read f32), out read_write f32. Uniform `Params`:
  *   M, N, K, batchRank, tilesM, tilesN, nWorkgroups: u32, alpha: f32,
  *   batchShape, aBatchStrides, bBatchStrides: array<vec4<u32>, 2> (batch rank <= MAX_RANK = 8),
  *   then (scatter only) sc0 = (R0, S1, S0, C1), sc1 = (C0, T2, T1, T0): vec4<u32>.
@@ -27,9 +28,10 @@
  * Dispatch: batchCount * tilesM * tilesN workgroups, 1-D (the device folds counts over 65535 into
  * 2-D; the kernel decodes (batch, tileM, tileN) from the linear workgroup index).
  * Limits: element offsets are u32 (tensors below 2^32 elements). K = 0 writes bias (or zeros).
- * Key: `matmul:f32[:bf16]:<nn|nt|tn|tt>:<bias|plain>[:scatter]:t<T>x<T>:wg8x8`.
+ * Key: `matmul:f32[:bf16]:<nn|nt|tn|tt>:<bias|plain>[:<activation>][:res][:scatter]:t<T>x<T>:wg8x8`.
  */
-import { type KernelSpec, type UniformWord, ceilDiv } from '../kernel-spec.js';
+import { ELEMENTWISE_FNS, erfWgsl } from '../elementwise/elementwise.ops.js';
+import { type BindingDecl, type KernelSpec, type UniformWord, ceilDiv } from '../kernel-spec.js';
 import { MAX_RANK, f32, linearIndexFn, rankWords, storageDecls, u32, uniformDecl } from '../wgsl.js';
 import { matmulReference } from './matmul.ref.js';
 
@@ -56,6 +58,30 @@ export interface MatmulParams {
   scatter?: MatmulScatter;
   /** B is stored as f16 (weights at f16 precision): loaded as f16, widened to f32; part of the key. */
   bF16?: boolean;
+  /** Activation applied after alpha and the bias (fused epilogue); part of the key. */
+  activation?: MatmulActivation;
+  /** Adds residual[i] (same layout as out, binding after the bias) last; part of the key. */
+  residual?: boolean;
+}
+
+/** Activations a product's epilogue applies: entries of the elementwise table (same WGSL and reference). */
+export const MATMUL_ACTIVATIONS = ['relu', 'gelu_erf', 'gelu_tanh', 'quick_gelu'] as const;
+export type MatmulActivation = (typeof MATMUL_ACTIVATIONS)[number];
+
+/**
+ * WGSL `fn epilogue(acc: f32, col: u32, i: u32) -> f32` shared by the matmul variants: the value
+ * stored at out[i] for a product sum acc in column col, i.e.
+ *   residual[i] + act(alpha * acc + bias[col])   (each part only where the variant has it).
+ * Fusing them saves a pass over the output per part (a CLIP MLP's quick_gelu, a block's residual add).
+ */
+export function matmulEpilogueFn(p: MatmulParams): string {
+  if (p.residual && p.scatter) throw new Error('matmul: a residual add cannot be fused with a scatter output');
+  const act = p.activation ? ELEMENTWISE_FNS[p.activation].wgsl : 'a';
+  return `${p.activation === 'gelu_erf' ? erfWgsl : ''}
+fn epilogue(acc: f32, col: u32, i: u32) -> f32 {
+  let a = u.alpha * acc${p.bias ? ' + bias[col]' : ''};
+  return ${act}${p.residual ? ' + residual[i]' : ''};
+}`;
 }
 
 /** out offset of (m, n) = (m / R0)*S1 + (m % R0)*S0 + (n / (C1*C0))*T2 + ((n / C0) % C1)*T1 + (n % C0)*T0. */
@@ -129,9 +155,20 @@ export function matmulDtypeTag(p: MatmulParams): string {
   return p.bF16 ? 'f32:bf16' : 'f32';
 }
 
-/** Key part naming the bias and output layout. */
+/** Key part naming the epilogue (bias, activation, residual) and output layout. */
 export function matmulEpilogueTag(p: MatmulParams): string {
-  return `${p.bias ? 'bias' : 'plain'}${p.scatter ? ':scatter' : ''}`;
+  return `${p.bias ? 'bias' : 'plain'}${p.activation ? `:${p.activation}` : ''}${p.residual ? ':res' : ''}${p.scatter ? ':scatter' : ''}`;
+}
+
+/** Storage bindings of every matmul variant: a, b, (bias), (residual), out. */
+export function matmulBindings(p: MatmulParams): BindingDecl[] {
+  return [
+    { name: 'a', access: 'read', type: 'f32' },
+    { name: 'b', access: 'read', type: p.bF16 ? 'f16' : 'f32' },
+    ...(p.bias ? [{ name: 'bias', access: 'read' as const, type: 'f32' as const }] : []),
+    ...(p.residual ? [{ name: 'residual', access: 'read' as const, type: 'f32' as const }] : []),
+    { name: 'out', access: 'read_write', type: 'f32' },
+  ];
 }
 
 const WG_X = 8; // threads along N
@@ -155,12 +192,7 @@ const transTag = (p: MatmulParams): string => `${p.transA ? 't' : 'n'}${p.transB
 export const matmulKernel: KernelSpec<MatmulParams> = {
   name: 'matmul',
   key: (p) => `matmul:${matmulDtypeTag(p)}:${transTag(p)}:${matmulEpilogueTag(p)}:t${tileOf(p)}x${tileOf(p)}:wg${WG_X}x${WG_Y}`,
-  bindings: (p) => [
-    { name: 'a', access: 'read', type: 'f32' },
-    { name: 'b', access: 'read', type: p.bF16 ? 'f16' : 'f32' },
-    ...(p.bias ? [{ name: 'bias', access: 'read' as const, type: 'f32' as const }] : []),
-    { name: 'out', access: 'read_write', type: 'f32' },
-  ],
+  bindings: matmulBindings,
   uniforms: (p) => {
     const t = tiles(p);
     return [
@@ -182,7 +214,6 @@ export const matmulKernel: KernelSpec<MatmulParams> = {
     // T x T outputs per thread, kept as T rows of Q = T/4 vec4 accumulators (unrolled below).
     const T = tileOf(p);
     const Q = T / 4;
-    const biasTerm = p.bias ? ' + bias[col]' : '';
     // An f16 B (array<f16>) is widened as it is loaded; all arithmetic stays f32.
     const bVec = (v: string) => (p.bF16 ? `vec4<f32>(vec4<f16>(${v}))` : `vec4<f32>(${v})`);
     return /* wgsl */ `${p.bF16 ? '\nenable f16;' : ''}
@@ -190,13 +221,15 @@ ${matmulParamsStruct(p)}
 ${storageDecls(bindings)}
 ${uniformDecl(bindings.length)}
 ${linearIndexFn}
+${matmulEpilogueFn(p)}
 
 fn storeRow(base: u32, row: u32, col0: u32, v: vec4<f32>) {
   if (row >= u.M) { return; }
   for (var j = 0u; j < 4u; j++) {
     let col = col0 + j;
     if (col < u.N) {
-      out[base + outOffset(row, col)] = u.alpha * v[j]${biasTerm};
+      let i = base + outOffset(row, col);
+      out[i] = epilogue(v[j], col, i);
     }
   }
 }

@@ -5,7 +5,7 @@
  * Each layer runs in its own scope, so only its output (and, when recording, what backward saves)
  * outlives it.
  */
-import { Module, ModuleList, type Tensor, add, scope } from '../../engine/index.js';
+import { Module, ModuleList, type Tensor, scope } from '../../engine/index.js';
 import { type ActivationName, Attention, type InitOptions, LayerNorm, Mlp } from '../nn/index.js';
 
 export interface EncoderDims {
@@ -35,8 +35,9 @@ export class ClipEncoderLayer extends Module {
   /** x [B, T, D]; `mask` additive, broadcastable to [B, heads, T, T]. */
   forward(x: Tensor, mask: Tensor | null = null): Tensor {
     return scope(() => {
-      const h = add(x, this.selfAttn.forward(this.layerNorm1.forward(x), { mask }));
-      return add(h, this.mlp.forward(this.layerNorm2.forward(h)));
+      // Residual adds fused into out_proj's and fc2's epilogues.
+      const h = this.selfAttn.forward(this.layerNorm1.forward(x), { mask, residual: x });
+      return this.mlp.forward(this.layerNorm2.forward(h), h);
     });
   }
 }

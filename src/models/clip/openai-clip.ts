@@ -22,7 +22,6 @@ import {
   indexSelect,
   matmul,
   narrow,
-  quickGelu,
   reshape,
   scope,
 } from '../../engine/index.js';
@@ -53,8 +52,9 @@ class OpenAiMlp extends Module {
     this.cProj = this.registerModule('c_proj', new Linear(width * 4, width, init));
   }
 
-  forward(x: Tensor): Tensor {
-    return this.cProj.forward(quickGelu(this.cFc.forward(x)));
+  /** c_proj(quick_gelu(c_fc(x))) + residual, the activation and the add fused into the epilogues. */
+  forward(x: Tensor, residual: Tensor | null = null): Tensor {
+    return this.cProj.forward(this.cFc.forward(x, { activation: 'quick_gelu' }), { residual });
   }
 }
 
@@ -78,7 +78,7 @@ export class ResidualAttentionBlock extends Module {
     return scope(() => {
       const t = this.ln1.forward(x);
       const h = add(x, this.attn.forward(t, t, t, { batchFirst: true, causal }));
-      return add(h, this.mlp.forward(this.ln2.forward(h)));
+      return this.mlp.forward(this.ln2.forward(h), h);
     });
   }
 }

@@ -36,8 +36,9 @@ export class ClipSegDecoderLayer extends Module {
 
   forward(x: Tensor): Tensor {
     return scope(() => {
-      const h = this.layerNorm1.forward(add(x, this.selfAttn.forward(x)));
-      return this.layerNorm2.forward(add(h, this.mlp.forward(h)));
+      // Post-LN; the residual adds are fused into out_proj's and fc2's epilogues.
+      const h = this.layerNorm1.forward(this.selfAttn.forward(x, { residual: x }));
+      return this.layerNorm2.forward(this.mlp.forward(h, h));
     });
   }
 }

@@ -1,5 +1,5 @@
 /** Activation functions by their HF/PyTorch config names (`hidden_act`). */
-import { type Tensor, gelu, geluTanh, quickGelu, relu } from '../../engine/index.js';
+import { type MatmulActivation, type Tensor, gelu, geluTanh, quickGelu, relu } from '../../engine/index.js';
 
 export type ActivationName = 'quick_gelu' | 'gelu' | 'gelu_new' | 'gelu_pytorch_tanh' | 'relu';
 
@@ -9,6 +9,15 @@ const ACTIVATIONS: Record<ActivationName, (x: Tensor) => Tensor> = {
   gelu_new: geluTanh,
   gelu_pytorch_tanh: geluTanh,
   relu,
+};
+
+/** The same functions as a matmul epilogue names them (Linear.forward's fused activation). */
+export const FUSED_ACTIVATIONS: Record<ActivationName, MatmulActivation> = {
+  quick_gelu: 'quick_gelu',
+  gelu: 'gelu_erf',
+  gelu_new: 'gelu_tanh',
+  gelu_pytorch_tanh: 'gelu_tanh',
+  relu: 'relu',
 };
 
 export const ACTIVATION_NAMES = Object.keys(ACTIVATIONS) as ActivationName[];

@@ -19,6 +19,8 @@ export interface AttentionCallOptions {
   mask?: Tensor | null;
   /** Masks key j > query i. */
   causal?: boolean;
+  /** Added to the output in out_proj's epilogue (a pre-LN block's skip connection) [B, T, E]. */
+  residual?: Tensor | null;
 }
 
 export class Attention extends Module {
@@ -57,6 +59,6 @@ export class Attention extends Module {
     const k = heads(this.kProj.forward(context), s);
     const v = heads(this.vProj.forward(context), s);
     const o = scaledDotProductAttention(q, k, v, { mask: options.mask ?? null, causal: options.causal ?? false });
-    return this.outProj.forward(reshape(permute(o, [0, 2, 1, 3]), [b, t, this.embedDim]));
+    return this.outProj.forward(reshape(permute(o, [0, 2, 1, 3]), [b, t, this.embedDim]), { residual: options.residual ?? null });
   }
 }

@@ -1,5 +1,5 @@
 /** torch.nn.Linear: y = x·Wᵀ + b with weight [out, in] and bias [out]. */
-import { Module, type Tensor, linear } from '../../engine/index.js';
+import { type LinearEpilogue, Module, type Tensor, linear } from '../../engine/index.js';
 import { type InitOptions, uniformTensor } from './init.js';
 
 export interface LinearOptions extends InitOptions {
@@ -35,7 +35,8 @@ export class Linear extends Module {
     return ['weight'];
   }
 
-  forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias);
+  /** `epilogue`: an activation and a residual add fused into the same launch (inference). */
+  forward(x: Tensor, epilogue: LinearEpilogue = {}): Tensor {
+    return linear(x, this.weight, this.bias, epilogue);
   }
 }
