@@ -66,11 +66,22 @@ export async function loadSegmenterFile(path: string, options: LoadSegmenterOpti
     throw new Error(`${path}: cannot read the checkpoint (${(error as Error).message})`);
   }
   const tokenizer = options.tokenizer ?? (await loadShippedTokenizer());
-  if (isDir) return loadHfClipSegFolder(path, tokenizer, options.device);
+  // CRIS options name what a CRIS.pytorch file lacks; other formats store their whole config.
+  const crisGiven = Object.entries(options.cris ?? {}).filter(([, v]) => v !== undefined).map(([k]) => k);
+  const refuseCris = (what: string): void => {
+    if (crisGiven.length > 0) {
+      throw new Error(`${path}: the CRIS options ${crisGiven.join(', ')} apply only to CRIS.pytorch checkpoints (.pth, or a safetensors state dict with backbone.visual.* keys); this is ${what}, which stores its own config`);
+    }
+  };
+  if (isDir) {
+    refuseCris('an HF CLIPSeg folder');
+    return loadHfClipSegFolder(path, tokenizer, options.device);
+  }
   const bytes = await readFile(path);
   if (TORCH_RE.test(path) || isPlainCrisSafetensors(bytes, path)) {
     return crisSegmenterFromCheckpoint(bytes, path, { ...options.cris, tokenizer, ...(options.device ? { device: options.device } : {}) });
   }
+  refuseCris('a webvlsm checkpoint');
   return decodeSegmenterCheckpoint(bytes, path, { tokenizer, ...(options.device ? { device: options.device } : {}) });
 }
 

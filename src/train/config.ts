@@ -5,6 +5,8 @@
  * {
  *   "model": { "kind": "clipseg", "config": { ...HF config.json... } }      // random init (init_seed)
  *        or { "checkpoint": "weights/demo/clipseg-tiny-synthetic.safetensors" },
+ *        or { "checkpoint": "cris_r50_refcocog.pth", "word_len": 22 },            // CRIS.pytorch: also
+ *           "cris_config" ('cris-r50' | 'cris-r101' | a config object) and "input_size" (multiple of 32)
  *   "data": { "datasets": ["data/kvasir"], "prompt": "random" },             // pooled; 'p3', 'empty', 'text:...'
  *   "train": { "freeze": "decoder-only", "epochs": 20, "batch_size": 32, "accumulate": 1,
  *              "loss": { "kind": "dice+bce", "bce_weight": 1 },
@@ -14,6 +16,7 @@
  *   "output": "runs/kvasir-decoder"
  * }
  */
+import { CRIS_CONFIGS } from '../models/cris/configs.js';
 import { type PromptChoice, parsePromptChoice } from './data/prompt.js';
 import { FREEZE_POLICIES, type FreezePolicy, type SegmenterKind } from './segmenter.js';
 import type { LossConfig } from './step.js';
@@ -31,7 +34,11 @@ export interface ScheduleConfig {
 export interface TrainConfig {
   /** Where the config came from (errors, logs). */
   source: string;
-  model: { kind?: SegmenterKind; config?: Record<string, unknown>; checkpoint?: string; initSeed: number; threshold?: number };
+  model: {
+    kind?: SegmenterKind; config?: Record<string, unknown>; checkpoint?: string; initSeed: number; threshold?: number;
+    /** For a CRIS.pytorch checkpoint, which stores neither its variant nor its word_len. */
+    cris?: { config?: string | Record<string, unknown>; wordLen?: number; inputSize?: number };
+  };
   data: { datasets: string[]; prompt: PromptChoice; valPrompt: PromptChoice | null; trainSplit: string; valSplit: string; limit?: number };
   train: {
     freeze: FreezePolicy;
@@ -101,11 +108,31 @@ function prompt(r: Reader, key: string, def: string): PromptChoice {
   }
 }
 
+/** model.word_len / cris_config / input_size: how to read a CRIS.pytorch checkpoint (none: undefined). */
+function crisCheckpointOptions(m: Reader, hasCheckpoint: boolean): TrainConfig['model']['cris'] {
+  const given = ['word_len', 'cris_config', 'input_size'].filter((k) => m.obj[k] !== undefined);
+  if (given.length === 0) return undefined;
+  if (!hasCheckpoint) m.fail(given[0]!, 'applies to a CRIS.pytorch checkpoint only (a new CRIS model takes word_len and the rest in its config)');
+  const wordLen = m.optNum('word_len', 2, true);
+  const inputSize = m.optNum('input_size', 32, true);
+  if (inputSize !== undefined && inputSize % 32 !== 0) m.fail('input_size', `must be a multiple of 32, got ${inputSize}`);
+  const config = m.obj['cris_config'];
+  const named = typeof config === 'string' && Object.hasOwn(CRIS_CONFIGS, config);
+  if (config !== undefined && !named && (config === null || typeof config !== 'object' || Array.isArray(config))) {
+    m.fail('cris_config', `must be a published CRIS name (${Object.keys(CRIS_CONFIGS).join(', ')}) or a config object, got ${JSON.stringify(config)?.slice(0, 60)}`);
+  }
+  return {
+    ...(config !== undefined ? { config: config as string | Record<string, unknown> } : {}),
+    ...(wordLen !== undefined ? { wordLen } : {}),
+    ...(inputSize !== undefined ? { inputSize } : {}),
+  };
+}
+
 /** Parses a train config object; relative paths are resolved with `resolvePath`. */
 export function parseTrainConfig(raw: unknown, source: string, resolvePath: (p: string) => string = (p) => p): TrainConfig {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${source}: a train config must be a JSON object`);
   const top = new Reader(raw as Json, source, ['model', 'data', 'train', 'output', 'comment']);
-  const m = new Reader(top.child('model', true), `${source}: model`, ['kind', 'config', 'checkpoint', 'init_seed', 'threshold']);
+  const m = new Reader(top.child('model', true), `${source}: model`, ['kind', 'config', 'checkpoint', 'init_seed', 'threshold', 'word_len', 'cris_config', 'input_size']);
   const checkpoint = m.obj['checkpoint'];
   if (checkpoint !== undefined && typeof checkpoint !== 'string') m.fail('checkpoint', 'must be a path string');
   if (checkpoint === undefined && m.obj['config'] === undefined) m.fail('config', 'is required without a checkpoint (the model config JSON, e.g. an HF config.json object)');
@@ -130,6 +157,7 @@ export function parseTrainConfig(raw: unknown, source: string, resolvePath: (p: 
   const maxSteps = t.optNum('max_steps', 1, true);
   const valLimit = t.optNum('val_limit', 1, true);
   const threshold = m.optNum('threshold', 0);
+  const cris = crisCheckpointOptions(m, typeof checkpoint === 'string');
   return {
     source,
     model: {
@@ -138,6 +166,7 @@ export function parseTrainConfig(raw: unknown, source: string, resolvePath: (p: 
       ...(typeof checkpoint === 'string' ? { checkpoint: resolvePath(checkpoint) } : {}),
       initSeed: m.num('init_seed', 0, 0, 2 ** 31, true),
       ...(threshold !== undefined ? { threshold } : {}),
+      ...(cris ? { cris } : {}),
     },
     data: {
       datasets: (sets as string[]).map(resolvePath),

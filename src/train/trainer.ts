@@ -16,7 +16,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Device, getDefaultDevice } from '../engine/index.js';
 import { setInitSeed } from '../models/nn/init.js';
-import { loadShippedTokenizer, loadSegmenterFile, saveSegmenterFile, writeBytesAtomic } from './checkpoint-node.js';
+import { type LoadSegmenterOptions, loadShippedTokenizer, loadSegmenterFile, saveSegmenterFile, writeBytesAtomic } from './checkpoint-node.js';
 import type { TrainConfig } from './config.js';
 import { MedVlsmDataset, assertDatasetsReadable } from './data/dataset.js';
 import { epochOrder } from './data/batching.js';
@@ -86,7 +86,10 @@ function pooled(sets: readonly MedVlsmDataset[], split: string, limit?: number):
 }
 
 async function initialSegmenter(config: TrainConfig, device: Device): Promise<Segmenter> {
-  if (config.model.checkpoint) return loadSegmenterFile(config.model.checkpoint, { device });
+  if (config.model.checkpoint) {
+    const cris = config.model.cris as LoadSegmenterOptions['cris'];
+    return loadSegmenterFile(config.model.checkpoint, { device, ...(cris ? { cris } : {}) });
+  }
   setInitSeed(config.model.initSeed);
   return createSegmenter(config.model.kind!, config.model.config!, { device, tokenizer: await loadShippedTokenizer() }, config.source);
 }

@@ -18,11 +18,11 @@ import { rngFor } from '../../src/train/data/random.js';
 import { ClipSegSegmenter } from '../../src/train/segmenters/clipseg.js';
 import { writeSyntheticDataset } from '../../src/train/synthetic/write-node.js';
 
-const loads: { path: string; device: unknown }[] = [];
+const loads: { path: string; device: unknown; cris: unknown }[] = [];
 
 /** A model that predicts the left half of a 16 x 16 input, whatever the prompt. */
 const fakeLoader: SegmenterLoader = async (path, options) => {
-  loads.push({ path, device: options.device });
+  loads.push({ path, device: options.device, cris: options.cris });
   const cpu = new CpuDevice();
   return {
     kind: 'unet',
@@ -77,6 +77,39 @@ describe('webvlsm eval', () => {
     const grid = decodePng(readFileSync(join(out, 'overlays.png')));
     expect([grid.width, grid.height]).toEqual([3 * 128 + 4, 2 * 128 + 2]);
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/overlays\.png rows/);
+  });
+
+  it('hands --cris-config, --word-len and --input-size to the loader (CRIS.pytorch checkpoints); bad values are usage errors', async () => {
+    const data = join(dir, 'synth-cris');
+    await writeSyntheticDataset(data, { size: 32, seed: 3, images: { train: 0, val: 0, test: 1 }, targets: 'one' });
+    const ckpt = join(dir, 'cris.pth');
+    writeFileSync(ckpt, 'fake');
+    const configJson = join(dir, 'cris-config.json');
+    writeFileSync(configJson, JSON.stringify({ config: { clip: {}, word_len: 17 } }));
+    const commands = [...COMMANDS.filter((c) => c.name !== 'eval'), createEvalCommand(fakeLoader)];
+    const run = async (extra: string[]) => {
+      const io = { out: '', err: '' };
+      const cli: CliIo = { out: (t) => void (io.out += t), err: (t) => void (io.err += t) };
+      const code = await main(['eval', '--checkpoint', ckpt, '--data', data, '--device', 'cpu', ...extra], cli, commands);
+      return { code, err: io.err };
+    };
+    loads.length = 0;
+    expect((await run(['--cris-config', 'cris-r101', '--word-len', '22', '--input-size', '320'])).code).toBe(0);
+    expect((await run(['--cris-config', configJson])).code).toBe(0);
+    expect(loads.map((l) => l.cris)).toEqual([
+      { config: 'cris-r101', wordLen: 22, inputSize: 320 },
+      { config: { clip: {}, word_len: 17 }, wordLen: undefined, inputSize: undefined },
+    ]);
+    for (const [flags, message] of [
+      [['--word-len', '1'], /eval: --word-len must be an integer >= 2, got '1'/],
+      [['--input-size', '100'], /eval: --input-size must be a multiple of 32, got 100/],
+      [['--cris-config', 'cris-r5'], /eval: --cris-config must be cris-r50, cris-r101 or a \.json file, got 'cris-r5'/],
+    ] as const) {
+      const r = await run([...flags]);
+      expect(r.code, flags.join(' ')).toBe(2);
+      expect(r.err).toMatch(message);
+    }
+    expect(loads).toHaveLength(2);
   });
 });
 

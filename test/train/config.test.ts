@@ -69,6 +69,21 @@ describe('parseTrainConfig', () => {
     });
   });
 
+  it('CRIS.pytorch checkpoint options: word_len, cris_config, input_size (with a checkpoint only)', () => {
+    const withCkpt = (model: Record<string, unknown>) => parseTrainConfig({ ...minimal(), model: { checkpoint: 'cris.pth', ...model } }, 'r.json');
+    expect(withCkpt({ word_len: 22, cris_config: 'cris-r101', input_size: 320 }).model).toEqual({
+      checkpoint: 'cris.pth', initSeed: 0, cris: { config: 'cris-r101', wordLen: 22, inputSize: 320 },
+    });
+    expect(withCkpt({ cris_config: { clip: {}, word_len: 17 } }).model.cris).toEqual({ config: { clip: {}, word_len: 17 } });
+    expect(withCkpt({}).model.cris).toBeUndefined();
+    expect(() => withCkpt({ word_len: 1 })).toThrow('r.json: model.word_len must be an integer in [2, Infinity], got 1');
+    expect(() => withCkpt({ input_size: 100 })).toThrow('r.json: model.input_size must be a multiple of 32, got 100');
+    expect(() => withCkpt({ cris_config: 'cris-r5' })).toThrow(/r\.json: model\.cris_config must be a published CRIS name \(cris-r50, cris-r101\) or a config object, got "cris-r5"/);
+    expect(() => parseTrainConfig({ ...minimal(), model: { kind: 'cris', config: {}, word_len: 22 } }, 'r.json')).toThrow(
+      'r.json: model.word_len applies to a CRIS.pytorch checkpoint only (a new CRIS model takes word_len and the rest in its config)',
+    );
+  });
+
   it('resolves relative paths (datasets, checkpoint, output) with the resolver', () => {
     const c = parseTrainConfig({ ...minimal(), model: { checkpoint: 'ck.safetensors' } }, 'run.json', (p) => `/base/${p}`);
     expect(c.data.datasets).toEqual(['/base/data/a']);

@@ -306,7 +306,8 @@ describe('loading CRIS checkpoints as segmenters', () => {
     await saveSegmenterFile(webvlsm, ref);
     ref.module.dispose();
     for (const path of [join(FIXTURE, 'weights.pth'), join(FIXTURE, 'checkpoint_train_format.pth'), WEIGHTS, webvlsm]) {
-      const seg = await loadSegmenterFile(path, options);
+      // A webvlsm checkpoint stores its config; CRIS options are for CRIS.pytorch files only.
+      const seg = await loadSegmenterFile(path, path === webvlsm ? { tokenizer, device: cpuDevice } : options);
       try {
         expect(seg.kind, path).toBe('cris');
         expect(seg.describe().config, path).toEqual({ ...CONFIG, input_size: S });
@@ -334,6 +335,13 @@ describe('loading CRIS checkpoints as segmenters', () => {
       /weights\.pth: the checkpoint does not match 'cris-r50': 'backbone.visual.conv1.weight' is \[2, 3, 3, 3\], the config needs \[32, 3, 3, 3\]/,
     );
     await expect(loadSegmenterFile(pth, { tokenizer, device: cpuDevice, cris: { config: 'cris-r5' } as never })).rejects.toThrow("unknown CRIS config 'cris-r5'");
+    const webvlsm = join(tmp, 'cris-webvlsm-options.safetensors');
+    const ref = tiny(cpuDevice);
+    await saveSegmenterFile(webvlsm, ref);
+    ref.module.dispose();
+    await expect(loadSegmenterFile(webvlsm, { tokenizer, device: cpuDevice, cris: { wordLen: 22, inputSize: undefined } })).rejects.toThrow(
+      `${webvlsm}: the CRIS options wordLen apply only to CRIS.pytorch checkpoints (.pth, or a safetensors state dict with backbone.visual.* keys); this is a webvlsm checkpoint, which stores its own config`,
+    );
     const notCkpt = join(tmp, 'junk.pth');
     writeFileSync(notCkpt, 'not a checkpoint');
     await expect(loadSegmenterFile(notCkpt, options)).rejects.toThrow(/junk\.pth: not a checkpoint/);

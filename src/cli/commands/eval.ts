@@ -1,7 +1,8 @@
 /**
  * `webvlsm eval --checkpoint <file.safetensors> --data <dataset dir> [--data ...] [--split test]
  *  [--prompt-keys p0,p6] [--language] [--out <dir>] [--limit N] [--threshold t] [--batch-size N]
- *  [--k N] [--seed N] [--device cpu|webgpu]`: evaluation of a segmenter checkpoint as the MedVLSM
+ *  [--k N] [--seed N] [--device cpu|webgpu] [--cris-config <name|json>] [--word-len N] [--input-size S]`:
+ * evaluation of a segmenter checkpoint as the MedVLSM
  * study reports it (train/eval/evaluate.ts): Dice and IoU per image at its original resolution,
  * mean ± std per dataset and prompt type; with `--language`, the language-reliance report
  * (train/eval/language.ts: true / empty / shuffled / one-attribute-changed prompts).
@@ -26,7 +27,9 @@ import { bestWorstOverlays } from '../../train/eval/overlays.js';
 import { evalCsv, evalMarkdown, languageCsv, languageMarkdown, markdownTable, stableJson } from '../../train/eval/tables.js';
 import type { Segmenter } from '../../train/segmenter.js';
 import { openCliDevice } from '../gpu.js';
+import type { LoadSegmenterOptions } from '../../train/checkpoint-node.js';
 import { type CliIo, type Command, EXIT_OK, UsageError, parseCommandArgs } from './command.js';
+import { parseInputSize, parseIntFlag, readCrisConfig } from './cris-options.js';
 
 function parseNumber(flag: string, text: string | undefined, check: (n: number) => boolean, want: string): number | undefined {
   if (text === undefined) return undefined;
@@ -75,7 +78,7 @@ function progress(io: CliIo, what: string): (done: number, total: number) => voi
 }
 
 /** How the command loads a checkpoint (tests pass a fake). */
-export type SegmenterLoader = (path: string, options: { device?: Device }) => Promise<Segmenter>;
+export type SegmenterLoader = (path: string, options: { device?: Device; cris?: LoadSegmenterOptions['cris'] }) => Promise<Segmenter>;
 
 /** Loaded on first use, so the other commands do not depend on the checkpoint code. */
 const loadCheckpoint: SegmenterLoader = async (path, options) => {
@@ -92,6 +95,7 @@ export function createEvalCommand(load: SegmenterLoader = loadCheckpoint): Comma
       'usage: webvlsm eval --checkpoint <file.safetensors> --data <dir> [--data <dir> ...] [--split test]',
       '                    [--prompt-keys p0,p6] [--language] [--out <dir>] [--limit N] [--threshold t]',
       '                    [--batch-size N] [--k N] [--seed N] [--device cpu|webgpu]',
+      '                    [--cris-config <name|json>] [--word-len N] [--input-size S]',
       '',
       '  --checkpoint <f>   a webvlsm segmenter checkpoint (.safetensors), an HF CLIPSeg folder, or a CRIS .pth',
       '  --data <dir>       a dataset folder in MedVLSM\'s layout (anns/<split>.json, images/, masks/);',
@@ -107,6 +111,11 @@ export function createEvalCommand(load: SegmenterLoader = loadCheckpoint): Comma
       '  --k <N>            best and worst cases in overlays.png (default 4)',
       '  --seed <N>         seed of the shuffled and changed prompts (default 0)',
       '  --device <d>       cpu or webgpu (default: webgpu when an adapter exists, else cpu)',
+      '',
+      'CRIS.pytorch checkpoints only (they store neither the variant nor word_len):',
+      '  --cris-config <c>  cris-r50 or cris-r101 (default: inferred from the weights), or a config .json',
+      '  --word-len <N>     the word_len the checkpoint was trained with (default 17: RefCOCO/+; 22 RefCOCOg)',
+      '  --input-size <S>   network side, a multiple of 32 (default: the config\'s, 416)',
       '',
       'Dice and IoU are computed per image at its original resolution with MONAI semantics (an empty',
       'truth and an empty prediction score 1); tables give mean ± std (population) and n.',
@@ -125,6 +134,9 @@ export function createEvalCommand(load: SegmenterLoader = loadCheckpoint): Comma
         k: { type: 'string' },
         seed: { type: 'string' },
         device: { type: 'string' },
+        'cris-config': { type: 'string' },
+        'word-len': { type: 'string' },
+        'input-size': { type: 'string' },
       });
       if (values.help) {
         io.out(`${command.help}\n`);
@@ -149,6 +161,11 @@ export function createEvalCommand(load: SegmenterLoader = loadCheckpoint): Comma
       if (deviceName !== undefined && deviceName !== 'cpu' && deviceName !== 'webgpu') {
         throw new UsageError(`eval: --device must be cpu or webgpu, got '${deviceName}'`);
       }
+      const wordLen = parseIntFlag('eval', '--word-len', values['word-len'] as string | undefined, 2);
+      const inputSize = parseInputSize('eval', values['input-size'] as string | undefined);
+      const crisConfigText = values['cris-config'] as string | undefined;
+      const crisConfig = crisConfigText === undefined ? undefined : await readCrisConfig('eval', '--cris-config', crisConfigText);
+      const cris = { config: crisConfig, wordLen, inputSize };
       const names = dataDirs.map((d) => basename(resolve(d)));
       const twice = names.find((n, i) => names.indexOf(n) !== i);
       if (twice !== undefined) throw new UsageError(`eval: two --data folders are named '${twice}'; their scores would mix`);
@@ -164,7 +181,7 @@ export function createEvalCommand(load: SegmenterLoader = loadCheckpoint): Comma
       const { device, owned } = await openCliDevice(deviceName, io);
       let segmenter: Segmenter | null = null;
       try {
-        const model = await load(checkpoint, { device });
+        const model = await load(checkpoint, { device, cris });
         segmenter = model;
         const common = { split, batchSize, threshold, limit };
         const result = await evaluateSegmenter(model, datasets, { ...common, promptKeys, onProgress: progress(io, 'eval') });

@@ -20,28 +20,21 @@ import type { Device } from '../../engine/index.js';
 import { writeFileAtomic } from '../../engine/io/safetensors-lazy-node.js';
 import { CLIPSeg, type SegmentationResult } from '../../models/clipseg/api.js';
 import { CRIS } from '../../models/cris/api.js';
-import { CRIS_CONFIGS, type CrisConfigName } from '../../models/cris/configs.js';
 import { CRIS_THRESHOLD } from '../../models/cris/postprocess.js';
 import { PALETTE, applyOrientation, decodeImage, encodePng, overlay, overlayLabels } from '../../models/image/index.js';
 import { openCliDevice } from '../gpu.js';
 import { type CliIo, type Command, EXIT_OK, UsageError, parseCommandArgs } from './command.js';
+import { fileErrorReason, parseInputSize, parseIntFlag, readCrisConfig } from './cris-options.js';
 
 /** A failure that is not a usage error (exit 1), with a plain message. */
 class SegmentError extends Error {}
 
-function reason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EISDIR') return 'it is a folder, not a file';
-  return (err as Error).message;
-}
 
 async function readImageFile(path: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(path));
   } catch (err) {
-    throw new SegmentError(`${path}: cannot read the image (${reason(err)})`);
+    throw new SegmentError(`${path}: cannot read the image (${fileErrorReason(err)})`);
   }
 }
 
@@ -75,37 +68,6 @@ function parseThreshold(text: string | undefined, fallback: number): number {
   const t = Number(text);
   if (text.trim() === '' || !Number.isFinite(t) || t < 0 || t > 1) throw new UsageError(`segment: --threshold must be a number in [0, 1], got '${text}'`);
   return t;
-}
-
-function parsePositiveInt(flag: string, text: string | undefined, min: number): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!/^\s*\d+\s*$/.test(text) || !Number.isInteger(n) || n < min) throw new UsageError(`segment: ${flag} must be an integer >= ${min}, got '${text}'`);
-  return n;
-}
-
-/** --config: a published CRIS name or a JSON file with the config (models/cris/config.ts). */
-async function readCrisConfig(text: string): Promise<CrisConfigName | Record<string, unknown>> {
-  if (Object.hasOwn(CRIS_CONFIGS, text)) return text as CrisConfigName;
-  if (!text.toLowerCase().endsWith('.json')) {
-    throw new UsageError(`segment: --config must be ${Object.keys(CRIS_CONFIGS).join(', ')} or a .json file, got '${text}'`);
-  }
-  let raw: string;
-  try {
-    raw = await readFile(text, 'utf8');
-  } catch (err) {
-    throw new SegmentError(`${text}: cannot read the CRIS config (${reason(err)})`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch (err) {
-    throw new SegmentError(`${text}: the CRIS config is not valid JSON (${(err as Error).message})`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SegmentError(`${text}: the CRIS config must be a JSON object`);
-  // A golden manifest (with its config under "config") works as well.
-  const obj = value as Record<string, unknown>;
-  return typeof obj.config === 'object' && obj.config !== null && !('clip' in obj) ? (obj.config as Record<string, unknown>) : obj;
 }
 
 function percent(part: number, total: number): string {
@@ -183,9 +145,8 @@ export const segmentCommand: Command = {
       const crisOnly = ['config', 'word-len', 'input-size'].filter((k) => values[k] !== undefined);
       if (crisOnly.length > 0) throw new UsageError(`segment: ${crisOnly.map((k) => `--${k}`).join(', ')} only apply to --model-type cris`);
     }
-    const wordLen = parsePositiveInt('--word-len', values['word-len'] as string | undefined, 2);
-    const inputSize = parsePositiveInt('--input-size', values['input-size'] as string | undefined, 32);
-    if (inputSize !== undefined && inputSize % 32 !== 0) throw new UsageError(`segment: --input-size must be a multiple of 32, got ${inputSize}`);
+    const wordLen = parseIntFlag('segment', '--word-len', values['word-len'] as string | undefined, 2);
+    const inputSize = parseInputSize('segment', values['input-size'] as string | undefined);
     const threshold = parseThreshold(values.threshold as string | undefined, modelType === 'cris' ? CRIS_THRESHOLD : 0.5);
     const deviceName = values.device as string | undefined;
     if (deviceName !== undefined && deviceName !== 'cpu' && deviceName !== 'webgpu') {
@@ -201,7 +162,7 @@ export const segmentCommand: Command = {
     if (overlayPath !== undefined && resolve(overlayPath) === resolve(out)) throw new UsageError('segment: --out and --overlay name the same file');
     if (prompts.length > 255) throw new UsageError(`segment: at most 255 prompts, got ${prompts.length}`);
 
-    const crisConfig = modelType === 'cris' ? await readCrisConfig((values.config as string | undefined) ?? 'cris-r50') : null;
+    const crisConfig = modelType === 'cris' ? await readCrisConfig('segment', '--config', (values.config as string | undefined) ?? 'cris-r50') : null;
     const decoded = decodeImage(await readImageFile(imagePath), imagePath);
     const image = applyOrientation(decoded, decoded.orientation);
     await checkOutputFolder(out, 'mask');
