@@ -47,8 +47,8 @@
  * Keys: `attention:bwd-<dq|dkv>:sg8:d<D>:r<R>[:mask][:causal]`, `attention:bwd-delta`.
  */
 import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
-import { f32, linearIndexFn, rankWords, u32, uniformDecl } from '../wgsl.js';
-import { ATTENTION_HEAD_DIMS, type AttentionParams, attentionBatchCount, attentionParamsStruct } from './attention.js';
+import { linearIndexFn, u32, uniformDecl } from '../wgsl.js';
+import { ATTENTION_HEAD_DIMS, ATTENTION_MASK_OFFSET, type AttentionParams, attentionBatchCount, attentionParamsStruct, attentionUniformWords } from './attention.js';
 import { attentionBackwardReference, attentionDeltaReference } from './attention-backward.ref.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -96,11 +96,7 @@ export const attentionBackwardKernel: KernelSpec<AttentionBackwardParams> = {
   ],
   uniforms: (p) => {
     const t = tiles(p);
-    return [
-      u32(p.Lq), u32(p.Lk), u32(p.batchShape.length), u32(t.tiles),
-      u32(t.total), u32(p.maskRowStride), u32(p.maskColStride), f32(p.scale),
-      ...rankWords(p.batchShape), ...rankWords(p.maskBatchStrides),
-    ];
+    return attentionUniformWords(p, t.tiles, t.total);
   },
   workgroupSize: () => LANES,
   dispatch: (p) => tiles(p).total,
@@ -169,15 +165,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (w >= u.nWorkgroups) { return; }
   let b = w / u.tiles;
   let t0 = (w % u.tiles) * ${LANES * R}u;
-  var maskOff = 0u;
-  var rem = b;
-  for (var d = i32(u.batchRank) - 1; d >= 0; d--) {
-    let du = u32(d);
-    let extent = u.batchShape[du / 4u][du % 4u];
-    maskOff += (rem % extent) * u.maskBatchStrides[du / 4u][du % 4u];
-    rem = rem / extent;
-  }
-  // In vec4 units: row i of q / dOut starts at qBase + i * ${D4}; of k / v at kvBase + i * ${D4}.
+${ATTENTION_MASK_OFFSET}  // In vec4 units: row i of q / dOut starts at qBase + i * ${D4}; of k / v at kvBase + i * ${D4}.
   let qBase = b * u.Lq * ${D4}u;
   let kvBase = b * u.Lk * ${D4}u;
   let sBase = b * u.Lq;

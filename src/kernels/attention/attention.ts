@@ -35,7 +35,7 @@
  * Requires subgroups of exactly 8 (the op checks). Limits: tensors under 2^32 elements.
  * Key: `attention:fwd:sg8:d<D>:r<ROWS>[:mask][:causal][:stats]`.
  */
-import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
+import { type KernelSpec, type UniformWord, ceilDiv } from '../kernel-spec.js';
 import { MAX_RANK, f32, linearIndexFn, rankWords, u32, uniformDecl } from '../wgsl.js';
 import { attentionReference } from './attention.ref.js';
 
@@ -89,6 +89,26 @@ function tiles(p: AttentionParams): { tilesQ: number; total: number } {
   return { tilesQ, total: attentionBatchCount(p) * tilesQ };
 }
 
+/** WGSL: the mask's element offset maskOff of batch matrix b (broadcast dims have stride 0). */
+export const ATTENTION_MASK_OFFSET = `  var maskOff = 0u;
+  var rem = b;
+  for (var d = i32(u.batchRank) - 1; d >= 0; d--) {
+    let du = u32(d);
+    let extent = u.batchShape[du / 4u][du % 4u];
+    maskOff += (rem % extent) * u.maskBatchStrides[du / 4u][du % 4u];
+    rem = rem / extent;
+  }
+`;
+
+/** Uniform words of the attention kernels (attentionParamsStruct's order), for their own tile counts. */
+export function attentionUniformWords(p: Omit<AttentionParams, 'rows' | 'stats'>, tiles: number, total: number): UniformWord[] {
+  return [
+    u32(p.Lq), u32(p.Lk), u32(p.batchShape.length), u32(tiles),
+    u32(total), u32(p.maskRowStride), u32(p.maskColStride), f32(p.scale),
+    ...rankWords(p.batchShape), ...rankWords(p.maskBatchStrides),
+  ];
+}
+
 export const attentionKernel: KernelSpec<AttentionParams> = {
   name: 'attention',
   key: (p) => `attention:fwd:sg${SUBGROUP}:d${p.D}:r${rowsOf(p)}${p.mask ? ':mask' : ''}${p.causal ? ':causal' : ''}${p.stats ? ':stats' : ''}`,
@@ -102,11 +122,7 @@ export const attentionKernel: KernelSpec<AttentionParams> = {
   ],
   uniforms: (p) => {
     const t = tiles(p);
-    return [
-      u32(p.Lq), u32(p.Lk), u32(p.batchShape.length), u32(t.tilesQ),
-      u32(t.total), u32(p.maskRowStride), u32(p.maskColStride), f32(p.scale),
-      ...rankWords(p.batchShape), ...rankWords(p.maskBatchStrides),
-    ];
+    return attentionUniformWords(p, t.tilesQ, t.total);
   },
   workgroupSize: () => SUBGROUP,
   dispatch: (p) => tiles(p).total,
@@ -146,15 +162,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (w >= u.nWorkgroups) { return; }
   let b = w / u.tilesQ;
   let q0 = (w % u.tilesQ) * ${R}u;
-  var maskOff = 0u;
-  var rem = b;
-  for (var d = i32(u.batchRank) - 1; d >= 0; d--) {
-    let du = u32(d);
-    let extent = u.batchShape[du / 4u][du % 4u];
-    maskOff += (rem % extent) * u.maskBatchStrides[du / 4u][du % 4u];
-    rem = rem / extent;
-  }
-  var negInfBits = 0xff800000u;
+${ATTENTION_MASK_OFFSET}  var negInfBits = 0xff800000u;
   let negInf = bitcast<f32>(negInfBits);
   // In vec4 units: q row i of batch b starts at (b*Lq + i) * D4.
   let qBase = b * u.Lq * ${D4}u;

@@ -35,10 +35,10 @@
  * The `scatter` output reindexing is matmul.ts's.
  */
 import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
-import { f32, linearIndexFn, rankWords, u32, uniformDecl } from '../wgsl.js';
+import { linearIndexFn, uniformDecl } from '../wgsl.js';
 import {
-  MATMUL_BATCH_OFFSETS, type MatmulParams, matmulBatchCount, matmulDtypeTag, matmulEpilogueFn, matmulEpilogueTag, matmulKernel,
-  matmulParamsStruct, matmulScatterWords,
+  MATMUL_BATCH_OFFSETS, MATMUL_TILE_INDEX, type MatmulParams, matmulBatchCount, matmulDtypeTag, matmulEpilogueFn, matmulEpilogueTag,
+  matmulKernel, matmulParamsStruct, matmulTransTag, matmulUniformWords,
 } from './matmul.js';
 import { matmulReference } from './matmul.ref.js';
 
@@ -75,7 +75,6 @@ function tiles(p: MatmulSgParams): { tilesM: number; tilesN: number; total: numb
   return { tilesM, tilesN, total: matmulBatchCount(p) * tilesM * tilesN };
 }
 
-const transTag = (p: MatmulParams): string => `${p.transA ? 't' : 'n'}${p.transB ? 't' : 'n'}`;
 
 /** Cooperative A loads of one chunk and the expression for A(r, kk). */
 function aSource(p: MatmulSgParams, vecA: boolean): { loads: string[]; at: (r: number, kk: number) => string } {
@@ -140,18 +139,10 @@ function bSource(p: MatmulSgParams, vecB: boolean): { loads: string[]; row: (kk:
 export const matmulSgKernel: KernelSpec<MatmulSgParams> = {
   name: 'matmul',
   key: (p) =>
-    `matmul:${matmulDtypeTag(p)}:${transTag(p)}:${matmulEpilogueTag(p)}:sg${SUBGROUP}:r${rowsOf(p)}x${COLS * groupsOf(p)}:` +
+    `matmul:${matmulDtypeTag(p)}:${matmulTransTag(p)}:${matmulEpilogueTag(p)}:sg${SUBGROUP}:r${rowsOf(p)}x${COLS * groupsOf(p)}:` +
     `a${matmulSgVecA(p) ? 'v4' : 's'}:b${matmulSgVecB(p) ? 'v4' : 's'}`,
   bindings: (p) => matmulKernel.bindings(p),
-  uniforms: (p) => {
-    const t = tiles(p);
-    return [
-      u32(p.M), u32(p.N), u32(p.K), u32(p.batchShape.length),
-      u32(t.tilesM), u32(t.tilesN), u32(t.total), f32(p.alpha ?? 1),
-      ...rankWords(p.batchShape), ...rankWords(p.aBatchStrides), ...rankWords(p.bBatchStrides),
-      ...matmulScatterWords(p),
-    ];
-  },
+  uniforms: (p) => matmulUniformWords(p, tiles(p)),
   workgroupSize: () => SUBGROUP,
   dispatch: (p) => tiles(p).total,
   source: (p) => {
@@ -211,13 +202,7 @@ ${matmulEpilogueFn(p)}
 @compute @workgroup_size(${SUBGROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {
-  // The workgroup index is uniform, so this early return keeps the subgroup whole.
-  let w = linearWorkgroupIndex(wid, nwg);
-  if (w >= u.nWorkgroups) { return; }
-  let tilesPerBatch = u.tilesM * u.tilesN;
-  let batch = w / tilesPerBatch;
-  let t = w % tilesPerBatch;
-  // Column-tile-major: consecutive workgroups (which lavapipe's threads take in order) share one
+${MATMUL_TILE_INDEX}  // Column-tile-major: consecutive workgroups (which lavapipe's threads take in order) share one
   // K x COLS panel of B, which then stays in cache while A's rows stream past. B's panel is read
   // down its rows (one row of N apart per k); A's rows are read along k. Row-tile-major re-streamed
   // all of B per row tile and ran 1.3-1.5x slower at 1024^3 and 485x768x2304 (nn).

@@ -20,10 +20,9 @@
  * Key: `matmul:f32[:bf16]:<nn|nt|tn|tt>:<epilogue>:t4x4:wg16x16:shared-k16`.
  */
 import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
-import { f32, linearIndexFn, rankWords, storageDecls, u32, uniformDecl } from '../wgsl.js';
 import {
-  MATMUL_BATCH_OFFSETS, type MatmulParams, matmulBatchCount, matmulBindings, matmulDtypeTag, matmulEpilogueFn, matmulEpilogueTag,
-  matmulParamsStruct, matmulScatterWords,
+  MATMUL_BATCH_OFFSETS, MATMUL_TILE_INDEX, type MatmulParams, matmulBatchCount, matmulBindings, matmulDtypeTag, matmulEpilogueTag,
+  matmulPlainHeader, matmulTransTag, matmulUniformWords,
 } from './matmul.js';
 import { matmulReference } from './matmul.ref.js';
 
@@ -43,7 +42,6 @@ function tiles(p: MatmulParams): { tilesM: number; tilesN: number; total: number
   return { tilesM, tilesN, total: matmulBatchCount(p) * tilesM * tilesN };
 }
 
-const transTag = (p: MatmulParams): string => `${p.transA ? 't' : 'n'}${p.transB ? 't' : 'n'}`;
 
 /** One operand's slice copy: where it goes, which of its dims is contiguous, how to read it. */
 interface SliceCopy {
@@ -81,21 +79,12 @@ function sliceLoad(c: SliceCopy): string {
 
 export const matmulSharedKernel: KernelSpec<MatmulParams> = {
   name: 'matmul',
-  key: (p) => `matmul:${matmulDtypeTag(p)}:${transTag(p)}:${matmulEpilogueTag(p)}:t${PER_THREAD}x${PER_THREAD}:wg${THREADS}x${THREADS}:shared-k${KT}`,
+  key: (p) => `matmul:${matmulDtypeTag(p)}:${matmulTransTag(p)}:${matmulEpilogueTag(p)}:t${PER_THREAD}x${PER_THREAD}:wg${THREADS}x${THREADS}:shared-k${KT}`,
   bindings: matmulBindings,
-  uniforms: (p) => {
-    const t = tiles(p);
-    return [
-      u32(p.M), u32(p.N), u32(p.K), u32(p.batchShape.length),
-      u32(t.tilesM), u32(t.tilesN), u32(t.total), f32(p.alpha ?? 1),
-      ...rankWords(p.batchShape), ...rankWords(p.aBatchStrides), ...rankWords(p.bBatchStrides),
-      ...matmulScatterWords(p),
-    ];
-  },
+  uniforms: (p) => matmulUniformWords(p, tiles(p)),
   workgroupSize: () => THREADS * THREADS,
   dispatch: (p) => tiles(p).total,
   source: (p) => {
-    const bindings = matmulBindings(p);
     // A(m, k) = a[aOff + m*K + k] (k contiguous) or a[aOff + k*M + m] (m contiguous, transA).
     const aLoads = sliceLoad({
       shared: 'As', kMajor: p.transA, origin: 'm0', extent: 'u.M',
@@ -106,12 +95,7 @@ export const matmulSharedKernel: KernelSpec<MatmulParams> = {
       shared: 'Bs', kMajor: !p.transB, origin: 'n0', extent: 'u.N',
       addr: (n, k) => (p.transB ? `bOff + ${n} * u.K + ${k}` : `bOff + ${k} * u.N + ${n}`), load: (i) => (p.bF16 ? `f32(b[${i}])` : `b[${i}]`),
     });
-    return /* wgsl */ `${p.bF16 ? '\nenable f16;' : ''}
-${matmulParamsStruct(p)}
-${storageDecls(bindings)}
-${uniformDecl(bindings.length)}
-${linearIndexFn}
-${matmulEpilogueFn(p)}
+    return /* wgsl */ `${matmulPlainHeader(p)}
 
 var<workgroup> As: array<vec4<f32>, ${(KT * TILE) / 4}>;
 var<workgroup> Bs: array<vec4<f32>, ${(KT * TILE) / 4}>;
@@ -119,13 +103,7 @@ var<workgroup> Bs: array<vec4<f32>, ${(KT * TILE) / 4}>;
 @compute @workgroup_size(${THREADS * THREADS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  // w is the same for the whole workgroup, so this return keeps the barriers below uniform.
-  let w = linearWorkgroupIndex(wid, nwg);
-  if (w >= u.nWorkgroups) { return; }
-  let tilesPerBatch = u.tilesM * u.tilesN;
-  let batch = w / tilesPerBatch;
-  let t = w % tilesPerBatch;
-  let m0 = (t / u.tilesN) * ${TILE}u;
+${MATMUL_TILE_INDEX}  let m0 = (t / u.tilesN) * ${TILE}u;
   let n0 = (t % u.tilesN) * ${TILE}u;
   let tx = lid % ${THREADS}u;
   let ty = lid / ${THREADS}u;

@@ -187,25 +187,52 @@ function tiles(p: MatmulParams): { tilesM: number; tilesN: number; total: number
   return { tilesM, tilesN, total: matmulBatchCount(p) * tilesM * tilesN };
 }
 
-const transTag = (p: MatmulParams): string => `${p.transA ? 't' : 'n'}${p.transB ? 't' : 'n'}`;
+/**
+ * WGSL head of the variants that bind plain arrays (matmul.ts, matmul-shared.ts): the f16
+ * extension where B is f16, Params, the storage and uniform bindings, the index and epilogue fns.
+ */
+export function matmulPlainHeader(p: MatmulParams): string {
+  const bindings = matmulBindings(p);
+  return `${p.bF16 ? '\nenable f16;' : ''}
+${matmulParamsStruct(p)}
+${storageDecls(bindings)}
+${uniformDecl(bindings.length)}
+${linearIndexFn}
+${matmulEpilogueFn(p)}`;
+}
+
+/** Key part naming the operand layouts: nn, nt, tn or tt. */
+export const matmulTransTag = (p: MatmulParams): string => `${p.transA ? 't' : 'n'}${p.transB ? 't' : 'n'}`;
+
+/** Uniform words of every matmul variant (the Params struct's order), for its own tile counts. */
+export function matmulUniformWords(p: MatmulParams, t: { tilesM: number; tilesN: number; total: number }): UniformWord[] {
+  return [
+    u32(p.M), u32(p.N), u32(p.K), u32(p.batchShape.length),
+    u32(t.tilesM), u32(t.tilesN), u32(t.total), f32(p.alpha ?? 1),
+    ...rankWords(p.batchShape), ...rankWords(p.aBatchStrides), ...rankWords(p.bBatchStrides),
+    ...matmulScatterWords(p),
+  ];
+}
+
+/**
+ * WGSL: the linear workgroup index w, leaving when past the launch (w is the same for the whole
+ * workgroup, so this return keeps barriers and subgroups uniform), and w's batch and tile t.
+ */
+export const MATMUL_TILE_INDEX = `  let w = linearWorkgroupIndex(wid, nwg);
+  if (w >= u.nWorkgroups) { return; }
+  let tilesPerBatch = u.tilesM * u.tilesN;
+  let batch = w / tilesPerBatch;
+  let t = w % tilesPerBatch;
+`;
 
 export const matmulKernel: KernelSpec<MatmulParams> = {
   name: 'matmul',
-  key: (p) => `matmul:${matmulDtypeTag(p)}:${transTag(p)}:${matmulEpilogueTag(p)}:t${tileOf(p)}x${tileOf(p)}:wg${WG_X}x${WG_Y}`,
+  key: (p) => `matmul:${matmulDtypeTag(p)}:${matmulTransTag(p)}:${matmulEpilogueTag(p)}:t${tileOf(p)}x${tileOf(p)}:wg${WG_X}x${WG_Y}`,
   bindings: matmulBindings,
-  uniforms: (p) => {
-    const t = tiles(p);
-    return [
-      u32(p.M), u32(p.N), u32(p.K), u32(p.batchShape.length),
-      u32(t.tilesM), u32(t.tilesN), u32(t.total), f32(p.alpha ?? 1),
-      ...rankWords(p.batchShape), ...rankWords(p.aBatchStrides), ...rankWords(p.bBatchStrides),
-      ...matmulScatterWords(p),
-    ];
-  },
+  uniforms: (p) => matmulUniformWords(p, tiles(p)),
   workgroupSize: () => WG_X * WG_Y,
   dispatch: (p) => tiles(p).total,
   source: (p) => {
-    const bindings = matmulKernel.bindings(p);
     // Per-k address steps and the 4 row / column base addresses, for each transpose variant.
     const aRows = (rows: string) => (p.transA ? `aOff + ${rows}` : `aOff + ${rows} * u.K`);
     const aStep = p.transA ? 'u.M' : '1u';
@@ -216,12 +243,7 @@ export const matmulKernel: KernelSpec<MatmulParams> = {
     const Q = T / 4;
     // An f16 B (array<f16>) is widened as it is loaded; all arithmetic stays f32.
     const bVec = (v: string) => (p.bF16 ? `vec4<f32>(vec4<f16>(${v}))` : `vec4<f32>(${v})`);
-    return /* wgsl */ `${p.bF16 ? '\nenable f16;' : ''}
-${matmulParamsStruct(p)}
-${storageDecls(bindings)}
-${uniformDecl(bindings.length)}
-${linearIndexFn}
-${matmulEpilogueFn(p)}
+    return /* wgsl */ `${matmulPlainHeader(p)}
 
 fn storeRow(base: u32, row: u32, col0: u32, v: vec4<f32>) {
   if (row >= u.M) { return; }
@@ -237,13 +259,7 @@ fn storeRow(base: u32, row: u32, col0: u32, v: vec4<f32>) {
 @compute @workgroup_size(${WG_X * WG_Y})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  // No barriers in this kernel, so threads may leave early.
-  let w = linearWorkgroupIndex(wid, nwg);
-  if (w >= u.nWorkgroups) { return; }
-  let tilesPerBatch = u.tilesM * u.tilesN;
-  let batch = w / tilesPerBatch;
-  let t = w % tilesPerBatch;
-  let row0 = (t / u.tilesN) * ${T * WG_Y}u + (lid / ${WG_X}u) * ${T}u;
+${MATMUL_TILE_INDEX}  let row0 = (t / u.tilesN) * ${T * WG_Y}u + (lid / ${WG_X}u) * ${T}u;
   let col0 = (t % u.tilesN) * ${T * WG_X}u + (lid % ${WG_X}u) * ${T}u;
   if (row0 >= u.M || col0 >= u.N) { return; }
 
