@@ -21,9 +21,9 @@ import { randomNormal } from '../helpers/gradcheck.js';
 const F32_MIN = -3.4028234663852886e38;
 /**
  * lavapipe compiles each backward kernel in 6-54 s on a cold Mesa shader cache (d128's dK/dV pass
- * is the slowest; milliseconds once cached), so all cases here share four variants (forward with
- * stats, dQ and dK/dV passes each): d32, d64 and d128 plain, and d32 with a mask and causal (every
- * mask case is causal). The CPU device runs every case through the references.
+ * is the slowest; milliseconds once cached), so all cases here share five variants (forward with
+ * stats, dQ and dK/dV passes each): d32, d64 and d128 plain, d32 causal, and d32 with a mask and
+ * causal (every mask case is causal). The CPU device runs every case through the references.
  */
 const COLD_COMPILE_MS = 8 * 60_000;
 
@@ -107,6 +107,8 @@ const CASES: Case[] = [
   { name: 'd32 Lq != Lk', batch: [2], lq: 19, lk: 37, d: 32, causal: false, mask: null },
   { name: 'd64 odd lengths, batch [2,3]', batch: [2, 3], lq: 37, lk: 50, d: 64, causal: false, mask: null },
   { name: 'd128 Lq > Lk', batch: [2], lq: 50, lk: 37, d: 128, causal: false, mask: null },
+  // A text tower's self-attention (CLIP text, CRIS): causal, no mask.
+  { name: 'd32 causal self-attention', batch: [2], lq: 17, lk: 17, d: 32, causal: true, mask: null },
   {
     name: 'd32 mask with -inf entries and a fully masked row (-inf), causal',
     batch: [3], lq: 21, lk: 13, d: 32, causal: true,

@@ -34,14 +34,14 @@ export interface MatmulOptions {
   alpha?: number;
 }
 
+export { MATMUL_ACTIVATIONS, type MatmulActivation };
+
 /**
  * Which kernel variants the ops may use. 'auto' picks per device: the subgroup variants where the
  * adapter has `subgroups` with exactly 8 invocations per subgroup (lavapipe), the register-tiled
  * ones otherwise. 'portable' always uses the variants without subgroups (tests use it to cover
  * both paths on one device).
  */
-export { MATMUL_ACTIVATIONS, type MatmulActivation };
-
 export const kernelVariants: { mode: 'auto' | 'portable' } = { mode: 'auto' };
 
 const subgroupCache = new WeakMap<object, boolean>();
@@ -63,8 +63,8 @@ export function useSubgroupKernels(device: Device): boolean {
 }
 
 /**
- * Rows of the subgroup matmul's rows x 32 tile, from the adapter's tuning ('matmul-sg', measured among 16/24/32 by engine/device/tuning.ts), 24 by
- * default. All row counts sum each output over k in the same order, so the choice never changes a
+ * Rows of the subgroup matmul's rows x 32 tile, from the adapter's tuning ('matmul-sg', measured
+ * among 16/24/32 by engine/device/tuning.ts), 24 by default. All row counts sum each output over k in the same order, so the choice never changes a
  * result. The kernel also takes wider tiles (`groups` > 1: 32 x 128 and the like), which reuse each
  * load for more FMAs, but the op does not pick them: with column-tile-major workgroups they
  * measured equal to 24 x 32 at 1024^3 (231 vs 237 ms) and within noise at 485x768x2304 (162 vs
@@ -123,7 +123,8 @@ function product(
 ): Tensor {
   const out = output('matmul', a.t, outShape);
   const residual = epilogue.residual ?? null;
-  const choice = tiledMatmulChoice(a.t.device, geo.M, geo.N);
+  const subgroups = geo.K > 0 && useSubgroupKernels(a.t.device);
+  const choice = subgroups ? null : tiledMatmulChoice(a.t.device, geo.M, geo.N);
   const params: MatmulParams = {
     transA: a.trans,
     transB: b.trans,
@@ -135,7 +136,7 @@ function product(
     aBatchStrides: a.batchStrides,
     bBatchStrides: b.batchStrides,
     alpha,
-    tile: choice.tile,
+    ...(choice ? { tile: choice.tile } : {}),
     bF16: b.t.dtype === 'f16',
     ...(geo.scatter ? { scatter: geo.scatter } : {}),
     ...(epilogue.activation ? { activation: epilogue.activation } : {}),
@@ -143,11 +144,8 @@ function product(
   };
   const tensors = [a.t, b.t, ...(bias ? [bias] : []), ...(residual ? [residual] : []), out];
   // K = 0 binds zero-size operands (4-byte buffers), too small for the subgroup kernel's vec4 views.
-  if (geo.K > 0 && useSubgroupKernels(a.t.device)) {
-    launch(matmulSgKernel, { ...params, rows: subgroupMatmulRows(a.t.device) }, tensors, out);
-  } else {
-    launch(choice.shared ? matmulSharedKernel : matmulKernel, params, tensors, out);
-  }
+  if (!choice) launch(matmulSgKernel, { ...params, rows: subgroupMatmulRows(a.t.device) }, tensors, out);
+  else launch(choice.shared ? matmulSharedKernel : matmulKernel, params, tensors, out);
   return out;
 }
 
@@ -293,10 +291,14 @@ export interface LinearEpilogue {
   residual?: Tensor | null;
 }
 
-/** The recorded ops the fused activations stand for (used when gradients are recorded). */
 const EPILOGUE_ACTIVATIONS: Record<MatmulActivation, (x: Tensor) => Tensor> = {
   relu, gelu_erf: gelu, gelu_tanh: geluTanh, quick_gelu: quickGelu,
 };
+
+/** The recorded op an epilogue activation stands for (linear records it under autograd). */
+export function activationOp(name: MatmulActivation): (x: Tensor) => Tensor {
+  return EPILOGUE_ACTIVATIONS[name];
+}
 
 /**
  * torch.nn.functional.linear: y = x·Wᵀ + bias for x [..., in], weight [out, in], bias [out].

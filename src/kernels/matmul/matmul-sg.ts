@@ -14,7 +14,8 @@
  * Geometry: a workgroup (= one subgroup of 8) computes a ROWS x 32*GROUPS output tile; lane l owns
  * rows m0 .. m0+ROWS-1 and, for each group g, columns n0 + 32g + 4l .. + 3 (ROWS x GROUPS vec4
  * accumulators). Workgroups run column-tile-major (all row tiles of one column tile in turn).
- * Bigger tiles reuse each load for more FMAs but compile slowly (ops/matmul.ts, subgroupMatmulRows). K advances in chunks of 4. A chunk's ROWS x 4 block of A takes ROWS/2 cooperative loads:
+ * Bigger tiles reuse each load for more FMAs but compile slowly (ops/matmul.ts, subgroupMatmulRows).
+ * K advances in chunks of 4. A chunk's ROWS x 4 block of A takes ROWS/2 cooperative loads:
  *   A not transposed (k contiguous): load q: lane l reads row 2q + l/4, k = k0 + l%4;
  *                                     A(2q + t, kk) = subgroupBroadcast(v_q, 4t + kk).
  *   A transposed (m contiguous):     load (g, kk): lane l reads row 8g + l, k = k0 + kk;
@@ -38,7 +39,7 @@ import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
 import { linearIndexFn, uniformDecl } from '../wgsl.js';
 import {
   MATMUL_BATCH_OFFSETS, MATMUL_TILE_INDEX, type MatmulParams, matmulBatchCount, matmulDtypeTag, matmulEpilogueFn, matmulEpilogueTag,
-  matmulKernel, matmulParamsStruct, matmulTransTag, matmulUniformWords,
+  matmulBindings, matmulParamsStruct, matmulTransTag, matmulUniformWords,
 } from './matmul.js';
 import { matmulReference } from './matmul.ref.js';
 
@@ -74,7 +75,6 @@ function tiles(p: MatmulSgParams): { tilesM: number; tilesN: number; total: numb
   const tilesN = ceilDiv(p.N, COLS * groupsOf(p));
   return { tilesM, tilesN, total: matmulBatchCount(p) * tilesM * tilesN };
 }
-
 
 /** Cooperative A loads of one chunk and the expression for A(r, kk). */
 function aSource(p: MatmulSgParams, vecA: boolean): { loads: string[]; at: (r: number, kk: number) => string } {
@@ -141,7 +141,7 @@ export const matmulSgKernel: KernelSpec<MatmulSgParams> = {
   key: (p) =>
     `matmul:${matmulDtypeTag(p)}:${matmulTransTag(p)}:${matmulEpilogueTag(p)}:sg${SUBGROUP}:r${rowsOf(p)}x${COLS * groupsOf(p)}:` +
     `a${matmulSgVecA(p) ? 'v4' : 's'}:b${matmulSgVecB(p) ? 'v4' : 's'}`,
-  bindings: (p) => matmulKernel.bindings(p),
+  bindings: matmulBindings,
   uniforms: (p) => matmulUniformWords(p, tiles(p)),
   workgroupSize: () => SUBGROUP,
   dispatch: (p) => tiles(p).total,
@@ -183,7 +183,7 @@ export const matmulSgKernel: KernelSpec<MatmulSgParams> = {
         fmas.push(`    acc${r}_${q} += ${terms.join(' + ')};`);
       }
     }
-    const bindings = matmulKernel.bindings(p);
+    const bindings = matmulBindings(p);
     const decl = (i: number, name: string, type: string, access: string) =>
       `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${type}>;`;
     const bElem = p.bF16 ? 'f16' : 'f32';

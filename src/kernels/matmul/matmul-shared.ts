@@ -42,7 +42,6 @@ function tiles(p: MatmulParams): { tilesM: number; tilesN: number; total: number
   return { tilesM, tilesN, total: matmulBatchCount(p) * tilesM * tilesN };
 }
 
-
 /** One operand's slice copy: where it goes, which of its dims is contiguous, how to read it. */
 interface SliceCopy {
   /** The workgroup array ('As' or 'Bs'). */
