@@ -86,15 +86,15 @@ const attentionBackward = (heads: number, seq: number, dim: number): BenchCase =
   },
 });
 
-/** Stride-1 'same' convolution with a bias, square input of `size`. */
-const conv = (cin: number, cout: number, kernel: number, size: number, where: string): BenchCase => {
+/** Stride-1 'same' convolution with a bias, square input of `size`; groups = cin is depthwise. */
+const conv = (cin: number, cout: number, kernel: number, size: number, where: string, groups = 1): BenchCase => {
   const padding = (kernel - 1) / 2;
   return peerCase(
     'conv2d',
-    `${kernel}x${kernel} ${cin}->${cout} ${size}x${size} (${where})`,
-    { kind: 'conv2d', cin, cout, kernel, size, padding },
-    ([x, w, b]) => E.conv2d(x!, w!, b!, { padding }),
-    { flops: 2 * cout * cin * kernel * kernel * size * size },
+    `${kernel}x${kernel} ${groups === 1 ? '' : 'depthwise '}${cin}->${cout} ${size}x${size} (${where})`,
+    { kind: 'conv2d', cin, cout, kernel, size, padding, groups },
+    ([x, w, b]) => E.conv2d(x!, w!, b!, { padding, groups }),
+    { flops: (2 * cout * cin * kernel * kernel * size * size) / groups },
   );
 };
 
@@ -111,6 +111,9 @@ export const KERNEL_CASES: BenchCase[] = [
   conv(256, 256, 3, 26, 'RN50 layer3'),
   conv(512, 512, 3, 13, 'RN50 layer4'),
   conv(256, 64, 1, 104, 'RN50 layer1 reduce'),
+  // Depthwise: none of our models has one; MobileNetV2- and ConvNeXt-T-like stages.
+  conv(144, 144, 3, 56, 'MobileNetV2 block', 144),
+  conv(96, 96, 7, 56, 'ConvNeXt-T stage 1', 96),
   peerCase(
     'layer_norm',
     '485x768',

@@ -9,8 +9,8 @@ export type PeerOp =
   | { kind: 'matmul'; m: number; k: number; n: number }
   /** softmax(q·kᵀ / sqrt(D))·v with q, k, v [heads, seq, dim]. */
   | { kind: 'attention'; heads: number; seq: number; dim: number }
-  /** Square input, square kernel, stride 1, output channels with a bias. */
-  | { kind: 'conv2d'; cin: number; cout: number; kernel: number; size: number; padding: number }
+  /** Square input, square kernel, stride 1, output channels with a bias; `groups` (default 1) = cin is depthwise. */
+  | { kind: 'conv2d'; cin: number; cout: number; kernel: number; size: number; padding: number; groups?: number }
   | { kind: 'layer_norm'; rows: number; cols: number; eps: number }
   /** Over the last axis. */
   | { kind: 'softmax'; shape: number[] };
@@ -39,7 +39,7 @@ export function inputShapes(op: PeerOp): number[][] {
       return [s, s, s];
     }
     case 'conv2d':
-      return [[1, op.cin, op.size, op.size], [op.cout, op.cin, op.kernel, op.kernel], [op.cout]];
+      return [[1, op.cin, op.size, op.size], [op.cout, op.cin / (op.groups ?? 1), op.kernel, op.kernel], [op.cout]];
     case 'layer_norm':
       return [[op.rows, op.cols], [op.cols], [op.cols]];
     case 'softmax':

@@ -72,7 +72,7 @@ export function ortProgram(op: PeerOp, attention: AttentionVariant = 'graph'): O
             op: 'Conv',
             inputs: ['X', 'W', 'B'],
             outputs: ['Y'],
-            attributes: { kernel_shape: [op.kernel, op.kernel], pads: [p, p, p, p], strides: [1, 1] },
+            attributes: { kernel_shape: [op.kernel, op.kernel], pads: [p, p, p, p], strides: [1, 1], group: op.groups ?? 1 },
           },
         ],
         initializers: [init('W', w), init('B', b)],

@@ -75,9 +75,13 @@ function program(tf: Tf, op: PeerOp): Program {
     }
     case 'conv2d': {
       const x = tensor(permuteHost(host[0]!, [0, 2, 3, 1])) as import('@tensorflow/tfjs-core').Tensor4D;
-      const filter = tensor(permuteHost(host[1]!, [2, 3, 1, 0])) as import('@tensorflow/tfjs-core').Tensor4D;
+      // tfjs filters: [kH, kW, in, out] for conv2d; [kH, kW, in, multiplier] for depthwise (ours: [C*m, 1, kH, kW]).
+      const depthwise = (op.groups ?? 1) > 1;
+      if (depthwise && (op.groups !== op.cin || op.cout !== op.cin)) throw new Error('tfjs peer: only depthwise (groups = cin = cout) among grouped convs');
+      const filter = tensor(permuteHost(host[1]!, depthwise ? [2, 3, 0, 1] : [2, 3, 1, 0])) as import('@tensorflow/tfjs-core').Tensor4D;
       const bias = tensor(host[2]!);
-      const f = (): TfTensor => tf.fused.conv2d({ x, filter, bias, strides: 1, pad: op.padding === 0 ? 'valid' : 'same' });
+      const pad = op.padding === 0 ? 'valid' : 'same';
+      const f = (): TfTensor => (depthwise ? tf.fused.depthwiseConv2d({ x, filter, bias, strides: 1, pad }) : tf.fused.conv2d({ x, filter, bias, strides: 1, pad }));
       return { inputs: [x, filter, bias], f, toOurs: (t) => permuteHost(t, [0, 3, 1, 2]).data };
     }
     case 'layer_norm': {

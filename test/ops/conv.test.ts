@@ -117,6 +117,8 @@ const CONV_CASES: Case[] = [
   { name: 'dilation 2', x: [1, 2, 7, 7], w: [2, 2, 3, 3], bias: true, o: { dilation: 2, padding: 2 } },
   { name: 'groups 2', x: [1, 4, 5, 5], w: [6, 2, 3, 3], bias: true, o: { groups: 2, padding: 1 } },
   { name: 'depthwise s2', x: [2, 3, 6, 5], w: [3, 1, 3, 3], bias: true, o: { groups: 3, padding: 1, stride: 2 } },
+  { name: 'depthwise 5x5 multiplier 2', x: [1, 2, 7, 9], w: [4, 1, 5, 5], bias: true, o: { groups: 2, padding: 2 } },
+  { name: 'depthwise 3x3 dilation 2, no bias', x: [1, 3, 6, 6], w: [3, 1, 3, 3], bias: false, o: { groups: 3, padding: 2, dilation: 2 } },
   { name: 'groups 3 s2 dilation [1,2] padding [0,2]', x: [1, 6, 9, 10], w: [3, 2, 3, 2], bias: false, o: { groups: 3, stride: 2, dilation: [1, 2], padding: [0, 2] } },
 ];
 
@@ -127,6 +129,7 @@ const CONVT_CASES: Case[] = [
   { name: 'k16 s16', x: [1, 2, 2, 2], w: [2, 1, 16, 16], bias: true, o: { stride: 16 } },
   { name: 'k3 s1 p1, no bias', x: [1, 2, 4, 4], w: [2, 3, 3, 3], bias: false, o: { padding: 1 } },
   { name: 'groups 2 s2 d2 p1 outputPadding 1', x: [1, 4, 3, 4], w: [4, 1, 3, 3], bias: true, o: { groups: 2, stride: 2, dilation: 2, padding: 1, outputPadding: 1 } },
+  { name: 'depthwise s2 p1 (dX through the depthwise kernel)', x: [1, 2, 3, 4], w: [2, 1, 3, 3], bias: true, o: { groups: 2, stride: 2, padding: 1 } },
   { name: 'stride [2,3] outputPadding [1,2]', x: [1, 2, 3, 2], w: [2, 2, 2, 3], bias: false, o: { stride: [2, 3], outputPadding: [1, 2] } },
 ];
 

@@ -11,8 +11,11 @@
  * Ungrouped convolutions on adapters with 8-wide subgroups run the implicit-GEMM kernels instead
  * of the direct gathers: 'forward' as conv2d-gemm.ts, 'weight' as conv2d-gemm-weight.ts, and
  * 'transposed' at stride 1 as conv2d-gemm.ts with flipped taps (conv2dGemmFlipPadding).
+ * Depthwise 'forward' gathers (groups == Cin, taps up to 7x7: conv2d forward, and the input
+ * gradient of a depthwise convTranspose2d) run conv2d-depthwise.ts on every device.
  */
 import { type Conv2dParams, type Conv2dVariant, conv2dKernel } from '../../kernels/conv2d/conv2d.js';
+import { conv2dDepthwiseKernel, conv2dDepthwiseSupported } from '../../kernels/conv2d/conv2d-depthwise.js';
 import { conv2dGemmFlipPadding, conv2dGemmKernel } from '../../kernels/conv2d/conv2d-gemm.js';
 import { conv2dGemmWeightKernel, conv2dGemmWeightSplits } from '../../kernels/conv2d/conv2d-gemm-weight.js';
 import { copyKernel } from '../../kernels/copy/copy.js';
@@ -85,10 +88,16 @@ function convRaw(variant: Conv2dVariant, geom: Geometry, inputs: Tensor[], shape
 /**
  * conv2d forward (no autograd). Ungrouped convolutions on adapters with 8-wide subgroups run as an
  * implicit GEMM (kernels/conv2d/conv2d-gemm.ts) over the weight transposed to [Cin*kH*kW, Cout];
- * everything else runs the direct gather kernel.
+ * depthwise ones (groups == Cin, taps up to 7x7) run kernels/conv2d/conv2d-depthwise.ts on every
+ * device; everything else runs the direct gather kernel.
  */
 function conv2dForward(geom: Geometry, inputs: Tensor[], shape: readonly number[]): Tensor {
   const [x, weight] = inputs as [Tensor, Tensor];
+  if (conv2dDepthwiseSupported(geom)) {
+    const out = output('conv2d', x, shape);
+    launch(conv2dDepthwiseKernel, { ...geom, bias: inputs.length === 3 }, [...inputs, out], out);
+    return out;
+  }
   if (geom.groups !== 1 || !useSubgroupKernels(x.device)) return convRaw('forward', geom, inputs, shape);
   const out = output('conv2d', x, shape);
   if (out.size === 0) return out;

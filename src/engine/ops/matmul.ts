@@ -22,7 +22,8 @@ import { broadcastShapes, broadcastStrides, formatShape, numel, sameShape } from
 import type { Tensor } from '../tensor.js';
 import { add, gelu, geluTanh, quickGelu, relu } from './elementwise.js';
 import { permuteRaw, reshape } from './movement.js';
-import { sumToShape } from './reduce.js';
+import { SPLIT_K_TARGET_WORKGROUPS, splitKSlices } from './matmul-split.js';
+import { sumRaw, sumToShape } from './reduce.js';
 import { deviceOf, expectDtype, launch, output, requireShaderF16 } from './run.js';
 
 export interface MatmulOptions {
@@ -121,7 +122,6 @@ function product(
   bias: Tensor | null = null,
   epilogue: { activation?: MatmulActivation; residual?: Tensor | null } = {},
 ): Tensor {
-  const out = output('matmul', a.t, outShape);
   const residual = epilogue.residual ?? null;
   const subgroups = geo.K > 0 && useSubgroupKernels(a.t.device);
   const choice = subgroups ? null : tiledMatmulChoice(a.t.device, geo.M, geo.N);
@@ -142,11 +142,35 @@ function product(
     ...(epilogue.activation ? { activation: epilogue.activation } : {}),
     ...(residual ? { residual: true } : {}),
   };
-  const tensors = [a.t, b.t, ...(bias ? [bias] : []), ...(residual ? [residual] : []), out];
   // K = 0 binds zero-size operands (4-byte buffers), too small for the subgroup kernel's vec4 views.
-  if (!choice) launch(matmulSgKernel, { ...params, rows: subgroupMatmulRows(a.t.device) }, tensors, out);
-  else launch(choice.shared ? matmulSharedKernel : matmulKernel, params, tensors, out);
+  const spec = !choice ? matmulSgKernel : choice.shared ? matmulSharedKernel : matmulKernel;
+  const launchParams = !choice ? { ...params, rows: subgroupMatmulRows(a.t.device) } : params;
+  // Split-K only where the register-tiled kernels run on a WebGPU adapter (see matmul-split.ts).
+  const splitTarget = subgroups || a.t.device.kind !== 'webgpu' ? 0 : SPLIT_K_TARGET_WORKGROUPS;
+  const slices = splittable(params, outShape) ? splitKSlices(geo.K, workgroupCount(spec.dispatch(launchParams)), splitTarget) : 1;
+  if (slices > 1) return splitKProduct(a, b, geo, slices, alpha);
+  const out = output('matmul', a.t, outShape);
+  const tensors = [a.t, b.t, ...(bias ? [bias] : []), ...(residual ? [residual] : []), out];
+  launch(spec, launchParams, tensors, out);
   return out;
+}
+
+const workgroupCount = (d: number | readonly number[]): number => (typeof d === 'number' ? d : d.reduce((x, y) => x * y, 1));
+
+/** Whether a product may run split-K (engine/ops/matmul-split.ts): one 2-D Aᵀ·B without epilogue. */
+function splittable(p: MatmulParams, outShape: readonly number[]): boolean {
+  return p.transA && !p.transB && p.batchShape.length === 0 && !p.scatter && !p.bias && !p.activation && !p.residual &&
+    outShape.length === 2 && outShape[0] === p.M && outShape[1] === p.N;
+}
+
+/** Aᵀ·B as `slices` partial products over consecutive K slices (one batched launch), then their sum. */
+function splitKProduct(a: Operand, b: Operand, geo: { M: number; N: number; K: number }, slices: number, alpha: number): Tensor {
+  const { M, N } = geo;
+  const K = geo.K / slices;
+  const partial = product({ ...a, batchStrides: [K * M] }, { ...b, batchStrides: [K * N] }, { M, N, K, batchShape: [slices] }, [slices, M, N], alpha);
+  const total = sumRaw(partial, [0]);
+  partial.dispose();
+  return total;
 }
 
 /** Kernel geometry of one product, for ops in other files (conv, attention). */
