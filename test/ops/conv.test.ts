@@ -129,6 +129,7 @@ const CONVT_CASES: Case[] = [
   { name: 'k16 s16', x: [1, 2, 2, 2], w: [2, 1, 16, 16], bias: true, o: { stride: 16 } },
   { name: 'k3 s1 p1, no bias', x: [1, 2, 4, 4], w: [2, 3, 3, 3], bias: false, o: { padding: 1 } },
   { name: 'groups 2 s2 d2 p1 outputPadding 1', x: [1, 4, 3, 4], w: [4, 1, 3, 3], bias: true, o: { groups: 2, stride: 2, dilation: 2, padding: 1, outputPadding: 1 } },
+  { name: 'depthwise s1 p1 (forward through the flipped depthwise kernel)', x: [2, 3, 4, 5], w: [3, 1, 3, 3], bias: true, o: { groups: 3, padding: 1 } },
   { name: 'depthwise s2 p1 (dX through the depthwise kernel)', x: [1, 2, 3, 4], w: [2, 1, 3, 3], bias: true, o: { groups: 2, stride: 2, padding: 1 } },
   { name: 'stride [2,3] outputPadding [1,2]', x: [1, 2, 3, 2], w: [2, 2, 2, 3], bias: false, o: { stride: [2, 3], outputPadding: [1, 2] } },
 ];
@@ -202,6 +203,10 @@ describe.each(await testDevices())('conv on %s', (_name, device) => {
     expect(Array.from(await w.grad!.read()).every((v) => v === 0)).toBe(true);
     const wt = E.Tensor.fromArray(randomNormal(2 * 3 * 4, 4), [2, 3, 2, 2], { device });
     expect(E.convTranspose2d(x, wt, null, { stride: 2 }).shape).toEqual([0, 3, 8, 8]);
+    // Depthwise: the weight gradient's partial sums are empty too.
+    const wd = E.Tensor.fromArray(randomNormal(2 * 9, 5), [2, 1, 3, 3], { device, requiresGrad: true });
+    E.backward(E.sum(E.conv2d(x, wd, null, { padding: 1, groups: 2 })));
+    expect(Array.from(await wd.grad!.read())).toEqual(new Array(18).fill(0));
   });
 
   it('shape errors name the op and the shapes', () => {

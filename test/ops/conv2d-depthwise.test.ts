@@ -1,7 +1,7 @@
 /**
  * The depthwise conv2d kernel (kernels/conv2d/conv2d-depthwise.ts) against an independent naive
  * loop at odd shapes: output sizes off every tile, strides, padding wider than the window reach,
- * dilation, rectangular kernels, channel multipliers, every tile shape it may be built with; and
+ * dilation, rectangular kernels, channel multipliers, several tile shapes, flipped taps; and
  * which geometries the op hands it (conv2dDepthwiseSupported). The op's own values and gradients
  * through this kernel are in conv.test.ts (its depthwise cases).
  */
@@ -10,6 +10,7 @@ import * as E from '../../src/engine/index.js';
 import {
   type Conv2dDepthwiseParams, conv2dDepthwiseKernel, conv2dDepthwiseSupported,
 } from '../../src/kernels/conv2d/conv2d-depthwise.js';
+import { conv2dDepthwiseWeightKernel, conv2dDepthwiseWeightPartialShape } from '../../src/kernels/conv2d/conv2d-depthwise-weight.js';
 import { expectClose } from '../helpers/allclose.js';
 import { testDevices } from '../helpers/devices.js';
 import { randomNormal } from '../helpers/gradcheck.js';
@@ -37,6 +38,15 @@ function naive(g: Geo, x: Float32Array, w: Float32Array, bias: Float32Array | nu
             }
           out[((n * cout + co) * ho + oy) * wo + ox] = acc;
         }
+  return out;
+}
+
+/** W [C, 1, kH, kW] with every channel's taps mirrored in both dims. */
+function flipTaps(w: Float32Array, kH: number, kW: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let c = 0; c < w.length / (kH * kW); c++)
+    for (let kh = 0; kh < kH; kh++)
+      for (let kw = 0; kw < kW; kw++) out[(c * kH + kh) * kW + kw] = w[(c * kH + kH - 1 - kh) * kW + kW - 1 - kw]!;
   return out;
 }
 
@@ -71,16 +81,61 @@ describe.each(await testDevices())('depthwise conv2d kernel on %s', (_name, devi
       const b = tensor(bv);
       // Every geometry at the op's 4x4 tile, with and without bias; other tiles on two geometries
       // (each variant is a pipeline LLVM compiles: ~1 s apiece here).
-      const variants: [number, number, boolean][] = [[4, 4, true], [4, 4, false]];
-      if (name.startsWith('3x3 s2') || name.startsWith('7x7')) variants.push([1, 1, true], [2, 3, true], [1, 8, false]);
-      for (const [tileY, tileX, bias] of variants) {
-        const p: Conv2dDepthwiseParams = { ...g, bias, tileY, tileX };
+      // Flipped taps (the input-gradient form) on a few geometries as well.
+      const variants: [number, number, boolean, boolean][] = [[4, 4, true, false], [4, 4, false, false]];
+      if (name.startsWith('3x3 s2') || name.startsWith('7x7')) variants.push([1, 1, true, false], [2, 3, true, false], [1, 8, false, false]);
+      if (name.startsWith('3x3 s1') || name.startsWith('5x5') || name.startsWith('3x1')) variants.push([4, 4, true, true]);
+      for (const [tileY, tileX, bias, flip] of variants) {
+        const p: Conv2dDepthwiseParams = { ...g, bias, tileY, tileX, flip };
         const out = E.Tensor.empty([g.batch * cout * ho * wo], 'f32', device);
         device.run(conv2dDepthwiseKernel, p, bias ? [x.storage, wt.storage, b.storage, out.storage] : [x.storage, wt.storage, out.storage]);
-        expectClose(await out.read(), naive(g, xv, wv, bias ? bv : null), 1e-5, 1e-5, `${name} ${conv2dDepthwiseKernel.key(p)}`);
+        const want = naive(g, xv, flip ? flipTaps(wv, g.kernel[0], g.kernel[1]) : wv, bias ? bv : null);
+        expectClose(await out.read(), want, 1e-5, 1e-5, `${name} ${conv2dDepthwiseKernel.key(p)}`);
         out.dispose();
       }
       for (const t of [x, wt, b]) t.dispose();
+    }
+  });
+
+  it('weight gradient: the per-image, per-block partial sums add up to the naive dW at every geometry', async () => {
+    for (const [name, g] of [...GEOS, ['empty batch', { ...GEOS[0]![1], batch: 0 }] as [string, Geo]]) {
+      const [cin, h, w] = g.a;
+      const [cout, ho, wo] = g.b;
+      const [kH, kW] = g.kernel;
+      const xv = randomNormal(g.batch * cin * h * w, cin * h + 4);
+      const gv = randomNormal(g.batch * cout * ho * wo, w + 5);
+      const want = new Float64Array(cout * kH * kW);
+      // dW[co, tap] = sum over images and output pixels of dOut * X: the forward relation's taps.
+      for (let n = 0; n < g.batch; n++)
+        for (let co = 0; co < cout; co++)
+          for (let oy = 0; oy < ho; oy++)
+            for (let ox = 0; ox < wo; ox++)
+              for (let kh = 0; kh < kH; kh++)
+                for (let kw = 0; kw < kW; kw++) {
+                  const iy = oy * g.stride[0] - g.padding[0] + kh * g.dilation[0];
+                  const ix = ox * g.stride[1] - g.padding[1] + kw * g.dilation[1];
+                  if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                  want[(co * kH + kh) * kW + kw]! += gv[((n * cout + co) * ho + oy) * wo + ox]! * xv[((n * cin + Math.floor(co / (cout / cin))) * h + iy) * w + ix]!;
+                }
+      const x = tensor(xv);
+      const gt = tensor(gv);
+      const tileSets: [number, number][] = name.startsWith('7x7') ? [[4, 4], [2, 3]] : [[4, 4]];
+      for (const [tileY, tileX] of tileSets) {
+        const p = { ...g, tileY, tileX };
+        const [, , blocks, taps] = conv2dDepthwiseWeightPartialShape(p);
+        const partial = E.Tensor.empty([Math.max(1, g.batch * cout * blocks * taps)], 'f32', device);
+        device.run(conv2dDepthwiseWeightKernel, p, [x.storage, gt.storage, partial.storage]);
+        const parts = await partial.read();
+        const got = new Float64Array(cout * taps).map((_, i) => {
+          let s = 0;
+          for (let n = 0; n < g.batch; n++)
+            for (let b = 0; b < blocks; b++) s += parts[((n * cout + Math.floor(i / taps)) * blocks + b) * taps + (i % taps)]!;
+          return s;
+        });
+        expectClose(got, want, 1e-5, 1e-4, `${name} ${conv2dDepthwiseWeightKernel.key(p)}`);
+        partial.dispose();
+      }
+      for (const t of [x, gt]) t.dispose();
     }
   });
 });

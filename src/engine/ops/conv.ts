@@ -12,10 +12,12 @@
  * of the direct gathers: 'forward' as conv2d-gemm.ts, 'weight' as conv2d-gemm-weight.ts, and
  * 'transposed' at stride 1 as conv2d-gemm.ts with flipped taps (conv2dGemmFlipPadding).
  * Depthwise 'forward' gathers (groups == Cin, taps up to 7x7: conv2d forward, and the input
- * gradient of a depthwise convTranspose2d) run conv2d-depthwise.ts on every device.
+ * gradient of a depthwise convTranspose2d) run conv2d-depthwise.ts on every device, and so do
+ * depthwise 'transposed' gathers at stride 1 with multiplier 1 (flipped taps), on every device.
  */
 import { type Conv2dParams, type Conv2dVariant, conv2dKernel } from '../../kernels/conv2d/conv2d.js';
 import { conv2dDepthwiseKernel, conv2dDepthwiseSupported } from '../../kernels/conv2d/conv2d-depthwise.js';
+import { conv2dDepthwiseWeightKernel, conv2dDepthwiseWeightPartialShape } from '../../kernels/conv2d/conv2d-depthwise-weight.js';
 import { conv2dGemmFlipPadding, conv2dGemmKernel } from '../../kernels/conv2d/conv2d-gemm.js';
 import { conv2dGemmWeightKernel, conv2dGemmWeightSplits } from '../../kernels/conv2d/conv2d-gemm-weight.js';
 import { copyKernel } from '../../kernels/copy/copy.js';
@@ -132,6 +134,13 @@ function conv2dTransposed(geom: Geometry, inputs: Tensor[], shape: readonly numb
   const [b, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
   const flipPadding = conv2dGemmFlipPadding(geom.kernel, geom.padding, geom.dilation);
   const unitStride = geom.stride[0] === 1 && geom.stride[1] === 1;
+  // Depthwise, multiplier 1, stride 1: the depthwise kernel over B with flipped taps.
+  const flipped = flipPadding && { ...geom, a: geom.b, b: geom.a, padding: flipPadding };
+  if (unitStride && flipped && geom.a[0] === geom.b[0] && conv2dDepthwiseSupported(flipped)) {
+    const out = output('conv2d', b, shape);
+    launch(conv2dDepthwiseKernel, { ...flipped, bias: bias !== undefined, flip: true }, [...inputs, out], out);
+    return out;
+  }
   if (!useGemm(geom, b) || !unitStride || !flipPadding) return convRaw('transposed', geom, inputs, shape);
   const out = output('conv2d', b, shape);
   if (out.size === 0) return out;
@@ -145,8 +154,21 @@ function conv2dTransposed(geom: Geometry, inputs: Tensor[], shape: readonly numb
   return out;
 }
 
-/** The 'weight' gather (no autograd): W [bC, aC, kH, kW] from A and B; implicit GEMM under useGemm. */
+/**
+ * The 'weight' gather (no autograd): W [bC, aC, kH, kW] from A and B; conv2d-depthwise-weight.ts
+ * for depthwise geometries, the implicit GEMM under useGemm, else the direct kernel.
+ */
 function conv2dWeight(geom: Geometry, a: Tensor, b: Tensor, shape: readonly number[]): Tensor {
+  if (conv2dDepthwiseSupported(geom)) {
+    // Every tap's partial sum per image and block, summed over both (zeros for an empty batch).
+    const partial = output('conv2d', a, conv2dDepthwiseWeightPartialShape(geom));
+    launch(conv2dDepthwiseWeightKernel, geom, [a, b, partial], partial);
+    const total = sumRaw(partial, [0, 2]);
+    partial.dispose();
+    const out = total.view(shape);
+    total.dispose();
+    return out;
+  }
   if (!useGemm(geom, a)) return convRaw('weight', geom, [a, b], shape);
   const { groups: _groups, ...base } = geom;
   const splits = conv2dGemmWeightSplits(base);

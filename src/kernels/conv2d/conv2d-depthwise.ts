@@ -15,20 +15,27 @@
  * address and are zeroed by select, so no load is conditional.
  * Summation order per output: taps in (kh, kw) order, then the bias, as the direct kernel does.
  *
+ * `flip` reads tap (kh, kw) from W[co, 0, kH-1-kh, kW-1-kw]: with stride 1 and multiplier 1 that
+ * makes this kernel the input gradient of a depthwise conv (padding from conv2dGemmFlipPadding),
+ * as conv2d-gemm.ts's flip does for ungrouped ones. Against the direct 'transposed' gather
+ * (scratch/lab-dw.ts with TR=1): 3x3 144x56^2 50.7 -> 4.3 ms, 7x7 96x56^2 135 -> 12.9 ms.
+ *
  * Bindings: x read f32, w read f32, (bias read f32), out read_write f32.
  * Uniform `Params` (u32): batch, Cin, H, W, Cout, Ho, Wo, pH, pW, tilesX, tilesY, total (threads),
  *   4 pad words.
  * Dispatch: ceil(total / 64) workgroups of 64, 1-D (the device folds > 65535 into 2-D).
- * Key: `conv2d:dw:k<kH>x<kW>:s<sH>x<sW>:d<dH>x<dW>:t<TILE_Y>x<TILE_X>[:bias]`.
+ * Key: `conv2d:dw:k<kH>x<kW>:s<sH>x<sW>:d<dH>x<dW>:t<TILE_Y>x<TILE_X>[:bias][:flip]`.
  * Limits: tensors under 2^32 elements.
  */
-import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
+import { type KernelSpec, type UniformWord, ceilDiv } from '../kernel-spec.js';
 import { linearIndexFn, storageDecls, u32, uniformDecl } from '../wgsl.js';
 import { conv2dDepthwiseReference } from './conv2d-depthwise.ref.js';
 import type { Conv2dGemmParams } from './conv2d-gemm.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
-const WORKGROUP = 64;
+/** Threads per workgroup of both depthwise kernels. */
+export const DEPTHWISE_WORKGROUP = 64;
+const WORKGROUP = DEPTHWISE_WORKGROUP;
 
 /** The implicit-GEMM conv's geometry (a = X's [Cin, H, W], b = out's [Cout, Ho, Wo], Cout a multiple of Cin) and a tile. */
 export interface Conv2dDepthwiseParams extends Omit<Conv2dGemmParams, 'rows' | 'flip'> {
@@ -36,6 +43,8 @@ export interface Conv2dDepthwiseParams extends Omit<Conv2dGemmParams, 'rows' | '
   tileY?: number;
   /** Output columns per thread. Default 4. */
   tileX?: number;
+  /** Read the taps in reverse order (see the file head). */
+  flip?: boolean;
 }
 
 // 4x4 outputs per thread: against the direct gather at 3x3 s1 144x56^2 (scratch/lab-dw.ts, GPU
@@ -69,67 +78,112 @@ export function conv2dDepthwiseSupported(p: Omit<Conv2dDepthwiseParams, 'bias'> 
   return rows * cols <= MAX_WINDOW;
 }
 
-function tiles(p: Conv2dDepthwiseParams): { tilesX: number; tilesY: number; total: number } {
+/** Output blocks per channel plane, and threads: one per block of every (image,) channel plane. */
+export function depthwiseTiles(p: Conv2dDepthwiseParams, perImage = true): { tilesX: number; tilesY: number; total: number } {
   const [cout, ho, wo] = p.b;
   const tilesX = ceilDiv(wo, tileXOf(p));
   const tilesY = ceilDiv(ho, tileYOf(p));
-  return { tilesX, tilesY, total: p.batch * cout * tilesX * tilesY };
+  return { tilesX, tilesY, total: (perImage ? p.batch : 1) * cout * tilesX * tilesY };
+}
+
+/** The uniform words of both depthwise kernels (the `Params` of depthwiseParamsStruct). */
+export function depthwiseUniforms(p: Conv2dDepthwiseParams, perImage: boolean): UniformWord[] {
+  const t = depthwiseTiles(p, perImage);
+  return [
+    u32(p.batch), u32(p.a[0]), u32(p.a[1]), u32(p.a[2]), u32(p.b[0]), u32(p.b[1]), u32(p.b[2]),
+    u32(p.padding[0]), u32(p.padding[1]), u32(t.tilesX), u32(t.tilesY), u32(t.total),
+    u32(0), u32(0), u32(0), u32(0),
+  ];
+}
+
+export const depthwiseParamsStruct = /* wgsl */ `
+struct Params {
+  batch: u32, Cin: u32, H: u32, W: u32, Cout: u32, Ho: u32, Wo: u32,
+  pH: u32, pW: u32, tilesX: u32, tilesY: u32, total: u32,
+  _p0: u32, _p1: u32, _p2: u32, _p3: u32,
+}`;
+
+/**
+ * WGSL that loads one block's input window into `v<ry>_<rx>` (ry, rx: offsets from the block's
+ * first tap, as used by `tapInput`), zero outside X; needs `plane` (the X channel plane's first
+ * row), `yBase` and `xBase` in scope. Throws, naming `key`, for a window it will not unroll.
+ */
+export function depthwiseWindow(p: Conv2dDepthwiseParams, key: string): { lines: string[]; tapInput: (ty: number, tx: number, kh: number, kw: number) => string } {
+  const [kH, kW] = p.kernel;
+  const [sH, sW] = p.stride;
+  const [dH, dW] = p.dilation;
+  const TY = tileYOf(p);
+  const TX = tileXOf(p);
+  if (![kH, kW, sH, sW, dH, dW, TY, TX].every((v) => Number.isInteger(v) && v >= 1)) {
+    throw new Error(`conv2d depthwise: kernel, stride, dilation and tile must be positive integers (${key})`);
+  }
+  const rows = offsets(TY, kH, sH, dH);
+  const cols = offsets(TX, kW, sW, dW);
+  if (rows.length * cols.length > MAX_WINDOW) {
+    throw new Error(`conv2d depthwise: window ${rows.length}x${cols.length} exceeds ${MAX_WINDOW} inputs (${key})`);
+  }
+  const lines: string[] = [];
+  for (const ry of rows) {
+    lines.push(`  let iy${ry} = yBase + ${ry};`);
+    lines.push(`  let row${ry} = (plane + u32(clamp(iy${ry}, 0, i32(u.H) - 1))) * u.W;`);
+    lines.push(`  let rowOk${ry} = iy${ry} >= 0 && iy${ry} < i32(u.H);`);
+  }
+  for (const rx of cols) {
+    lines.push(`  let ix${rx} = xBase + ${rx};`);
+    lines.push(`  let col${rx} = u32(clamp(ix${rx}, 0, i32(u.W) - 1));`);
+    lines.push(`  let colOk${rx} = ix${rx} >= 0 && ix${rx} < i32(u.W);`);
+  }
+  for (const ry of rows) {
+    for (const rx of cols) lines.push(`  let v${ry}_${rx} = select(0.0, x[row${ry} + col${rx}], rowOk${ry} && colOk${rx});`);
+  }
+  return { lines, tapInput: (ty, tx, kh, kw) => `v${ty * sH + kh * dH}_${tx * sW + kw * dW}` };
+}
+
+/** WGSL: the thread's block (tx, ty), channel co and its input channel ci, first output and first tap row/column. */
+export function depthwiseBlockPrologue(p: Conv2dDepthwiseParams): string {
+  return `  let tx = i % u.tilesX;
+  var r = i / u.tilesX;
+  let ty = r % u.tilesY;
+  r = r / u.tilesY;
+  let co = r % u.Cout;
+  let ci = co / (u.Cout / u.Cin);
+  let oy0 = ty * ${tileYOf(p)}u;
+  let ox0 = tx * ${tileXOf(p)}u;
+  let yBase = i32(oy0 * ${p.stride[0]}u) - i32(u.pH);
+  let xBase = i32(ox0 * ${p.stride[1]}u) - i32(u.pW);`;
+}
+
+/** The tap geometry part of both depthwise kernels' keys. */
+export function depthwiseKeyGeometry(p: Conv2dDepthwiseParams): string {
+  return `k${p.kernel[0]}x${p.kernel[1]}:s${p.stride[0]}x${p.stride[1]}:d${p.dilation[0]}x${p.dilation[1]}:t${tileYOf(p)}x${tileXOf(p)}`;
 }
 
 export const conv2dDepthwiseKernel: KernelSpec<Conv2dDepthwiseParams> = {
   name: 'conv2d',
-  key: (p) =>
-    `conv2d:dw:k${p.kernel[0]}x${p.kernel[1]}:s${p.stride[0]}x${p.stride[1]}:d${p.dilation[0]}x${p.dilation[1]}:` +
-    `t${tileYOf(p)}x${tileXOf(p)}${p.bias ? ':bias' : ''}`,
+  key: (p) => `conv2d:dw:${depthwiseKeyGeometry(p)}${p.bias ? ':bias' : ''}${p.flip ? ':flip' : ''}`,
   bindings: (p) => [
     { name: 'x', access: 'read', type: 'f32' },
     { name: 'w', access: 'read', type: 'f32' },
     ...(p.bias ? [{ name: 'bias', access: 'read' as const, type: 'f32' as const }] : []),
     { name: 'out', access: 'read_write', type: 'f32' },
   ],
-  uniforms: (p) => {
-    const t = tiles(p);
-    return [
-      u32(p.batch), u32(p.a[0]), u32(p.a[1]), u32(p.a[2]), u32(p.b[0]), u32(p.b[1]), u32(p.b[2]),
-      u32(p.padding[0]), u32(p.padding[1]), u32(t.tilesX), u32(t.tilesY), u32(t.total),
-      u32(0), u32(0), u32(0), u32(0),
-    ];
-  },
+  uniforms: (p) => depthwiseUniforms(p, true),
   workgroupSize: () => WORKGROUP,
-  dispatch: (p) => ceilDiv(tiles(p).total, WORKGROUP),
+  dispatch: (p) => ceilDiv(depthwiseTiles(p).total, WORKGROUP),
   source: (p) => {
     const [kH, kW] = p.kernel;
-    const [sH, sW] = p.stride;
-    const [dH, dW] = p.dilation;
-    const TY = tileYOf(p);
-    const TX = tileXOf(p);
-    if (![kH, kW, sH, sW, dH, dW, TY, TX].every((v) => Number.isInteger(v) && v >= 1)) {
-      throw new Error(`conv2d depthwise: kernel, stride, dilation and tile must be positive integers (${conv2dDepthwiseKernel.key(p)})`);
+    const window = depthwiseWindow(p, conv2dDepthwiseKernel.key(p));
+    const weights: string[] = [];
+    for (const kh of range(kH)) {
+      for (const kw of range(kW)) {
+        const tap = p.flip ? (kH - 1 - kh) * kW + (kW - 1 - kw) : kh * kW + kw;
+        weights.push(`  let w${kh}_${kw} = w[wBase + ${tap}u];`);
+      }
     }
-    const rows = offsets(TY, kH, sH, dH);
-    const cols = offsets(TX, kW, sW, dW);
-    if (rows.length * cols.length > MAX_WINDOW) {
-      throw new Error(`conv2d depthwise: window ${rows.length}x${cols.length} exceeds ${MAX_WINDOW} inputs (${conv2dDepthwiseKernel.key(p)})`);
-    }
-    const lines: string[] = [];
-    for (const ry of rows) {
-      lines.push(`  let iy${ry} = yBase + ${ry};`);
-      lines.push(`  let row${ry} = (plane + u32(clamp(iy${ry}, 0, i32(u.H) - 1))) * u.W;`);
-      lines.push(`  let rowOk${ry} = iy${ry} >= 0 && iy${ry} < i32(u.H);`);
-    }
-    for (const rx of cols) {
-      lines.push(`  let ix${rx} = xBase + ${rx};`);
-      lines.push(`  let col${rx} = u32(clamp(ix${rx}, 0, i32(u.W) - 1));`);
-      lines.push(`  let colOk${rx} = ix${rx} >= 0 && ix${rx} < i32(u.W);`);
-    }
-    for (const ry of rows) {
-      for (const rx of cols) lines.push(`  let v${ry}_${rx} = select(0.0, x[row${ry} + col${rx}], rowOk${ry} && colOk${rx});`);
-    }
-    for (const kh of range(kH)) for (const kw of range(kW)) lines.push(`  let w${kh}_${kw} = w[wBase + ${kh * kW + kw}u];`);
     const stores: string[] = [];
-    for (const ty of range(TY)) {
-      for (const tx of range(TX)) {
-        const terms = range(kH).flatMap((kh) => range(kW).map((kw) => `v${ty * sH + kh * dH}_${tx * sW + kw * dW} * w${kh}_${kw}`));
+    for (const ty of range(tileYOf(p))) {
+      for (const tx of range(tileXOf(p))) {
+        const terms = range(kH).flatMap((kh) => range(kW).map((kw) => `${window.tapInput(ty, tx, kh, kw)} * w${kh}_${kw}`));
         stores.push(`  if (oy0 + ${ty}u < u.Ho && ox0 + ${tx}u < u.Wo) {
     var acc = 0.0;
 ${terms.map((t) => `    acc += ${t};`).join('\n')}
@@ -139,11 +193,7 @@ ${terms.map((t) => `    acc += ${t};`).join('\n')}
     }
     const bindings = conv2dDepthwiseKernel.bindings(p);
     return /* wgsl */ `
-struct Params {
-  batch: u32, Cin: u32, H: u32, W: u32, Cout: u32, Ho: u32, Wo: u32,
-  pH: u32, pW: u32, tilesX: u32, tilesY: u32, total: u32,
-  _p0: u32, _p1: u32, _p2: u32, _p3: u32,
-}
+${depthwiseParamsStruct}
 ${storageDecls(bindings)}
 ${uniformDecl(bindings.length)}
 ${linearIndexFn}
@@ -153,21 +203,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   let i = linearWorkgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
   if (i >= u.total) { return; }
-  let tx = i % u.tilesX;
-  var r = i / u.tilesX;
-  let ty = r % u.tilesY;
-  r = r / u.tilesY;
-  let co = r % u.Cout;
+${depthwiseBlockPrologue(p)}
   let n = r / u.Cout;
-  let ci = co / (u.Cout / u.Cin);
-  let oy0 = ty * ${TY}u;
-  let ox0 = tx * ${TX}u;
-  let yBase = i32(oy0 * ${sH}u) - i32(u.pH);
-  let xBase = i32(ox0 * ${sW}u) - i32(u.pW);
   let plane = (n * u.Cin + ci) * u.H;
   let wBase = co * ${kH * kW}u;
   let outPlane = (n * u.Cout + co) * u.Ho;
-${lines.join('\n')}
+${window.lines.join('\n')}
+${weights.join('\n')}
 ${stores.join('\n')}
 }
 `;
