@@ -182,6 +182,47 @@ describe.each(await testDevices())('conv on %s', (_name, device) => {
     }
   });
 
+  it('conv2d: a fused activation equals the recorded op after the conv, and gradients go through the recorded one', async () => {
+    // Ungrouped (the implicit GEMM on lavapipe), depthwise (its own kernel) and grouped (the direct
+    // gather, then the op) convolutions, each activation.
+    const convs: [string, Shape, Shape, E.Conv2dOptions][] = [
+      ['ungrouped', [2, 5, 7, 6], [9, 5, 3, 3], { padding: 1 }],
+      ['depthwise', [1, 4, 6, 9], [4, 1, 3, 3], { padding: 1, groups: 4 }],
+      ['grouped', [1, 4, 5, 5], [6, 2, 3, 3], { padding: 1, groups: 2 }],
+    ];
+    const acts = [['relu', E.relu], ['gelu_erf', E.gelu], ['gelu_tanh', E.geluTanh], ['quick_gelu', E.quickGelu]] as const;
+    for (const [name, xs, ws, o] of convs) {
+      const xv = randomNormal(numel(xs), 21);
+      const wv = randomNormal(numel(ws), 22);
+      const bv = randomNormal(ws[0]!, 23);
+      for (const [activation, composed] of acts) {
+        const run = async (fused: boolean, grad: boolean) => {
+          const x = E.Tensor.fromArray(xv, xs, { device, requiresGrad: grad });
+          const w = E.Tensor.fromArray(wv, ws, { device, requiresGrad: grad });
+          const b = E.Tensor.fromArray(bv, [ws[0]!], { device, requiresGrad: grad });
+          const y = fused ? E.conv2d(x, w, b, { ...o, activation }) : composed(E.conv2d(x, w, b, o));
+          const out = [await y.read()];
+          if (grad) {
+            E.backward(E.sum(E.mul(y, y)));
+            out.push(await x.grad!.read(), await w.grad!.read(), await b.grad!.read());
+          }
+          for (const t of [x, w, b, y]) t.dispose();
+          return out;
+        };
+        const [want] = await run(false, false);
+        const [got] = await run(true, false);
+        expect(Array.from(want!).some((v) => v === 0) || activation !== 'relu', 'relu clips some outputs').toBe(true);
+        expectClose(got!, want!, 1e-6, 1e-5, `${name} conv2d + ${activation}, fused`);
+        const wantGrads = await run(false, true);
+        const gotGrads = await run(true, true);
+        gotGrads.forEach((g, i) => expectClose(g, wantGrads[i]!, 1e-6, 1e-5, `${name} conv2d + ${activation} under autograd, output ${i}`));
+      }
+    }
+    const x = E.Tensor.zeros([1, 2, 4, 4], { device });
+    const w = E.Tensor.zeros([2, 2, 3, 3], { device });
+    expect(() => E.conv2d(x, w, null, { activation: 'tanh' as E.MatmulActivation })).toThrow(/conv2d: activation 'tanh' is not one of relu/);
+  });
+
   it('hand-computed values', async () => {
     const x = E.Tensor.fromArray([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 3, 3], { device });
     const ones = E.Tensor.ones([1, 1, 2, 2], { device });

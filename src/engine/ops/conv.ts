@@ -14,6 +14,8 @@
  * Depthwise 'forward' gathers (groups == Cin, taps up to 7x7: conv2d forward, and the input
  * gradient of a depthwise convTranspose2d) run conv2d-depthwise.ts on every device, and so do
  * depthwise 'transposed' gathers at stride 1 with multiplier 1 (flipped taps), on every device.
+ * conv2d's optional activation is fused into the implicit-GEMM and depthwise kernels' stores when
+ * no gradient is recorded (elsewhere it is the activation op after the conv).
  */
 import { type Conv2dParams, type Conv2dVariant, conv2dKernel } from '../../kernels/conv2d/conv2d.js';
 import { conv2dDepthwiseKernel, conv2dDepthwiseSupported } from '../../kernels/conv2d/conv2d-depthwise.js';
@@ -21,12 +23,13 @@ import { conv2dDepthwiseWeightKernel, conv2dDepthwiseWeightPartialShape } from '
 import { conv2dGemmFlipPadding, conv2dGemmKernel } from '../../kernels/conv2d/conv2d-gemm.js';
 import { conv2dGemmWeightKernel, conv2dGemmWeightSplits } from '../../kernels/conv2d/conv2d-gemm-weight.js';
 import { copyKernel } from '../../kernels/copy/copy.js';
-import { record } from '../autograd.js';
+import { isRecording, record } from '../autograd.js';
 import type { Device } from '../device/device.js';
 import { tunedRows } from '../device/tuning.js';
+import { scope } from '../scope.js';
 import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { matmulRaw, useSubgroupKernels } from './matmul.js';
+import { MATMUL_ACTIVATIONS, type MatmulActivation, activationOp, matmulRaw, useSubgroupKernels } from './matmul.js';
 import { permuteRaw } from './movement.js';
 import { sum, sumRaw } from './reduce.js';
 import { deviceOf, expectDtype, expectRank, launch, output } from './run.js';
@@ -39,6 +42,16 @@ export interface Conv2dOptions {
   padding?: Pair;
   dilation?: Pair;
   groups?: number;
+}
+
+/** conv2d's options: Conv2dOptions and an activation applied to the output after the bias. */
+export interface Conv2dFusedOptions extends Conv2dOptions {
+  /**
+   * Fused into the kernel's store (implicit-GEMM and depthwise paths) when no gradient is
+   * recorded; under autograd it is the recorded activation op after the conv, whose backward
+   * needs the pre-activation values the fused kernel never writes.
+   */
+  activation?: MatmulActivation;
 }
 
 export interface ConvTranspose2dOptions extends Conv2dOptions {
@@ -93,21 +106,28 @@ function convRaw(variant: Conv2dVariant, geom: Geometry, inputs: Tensor[], shape
  * depthwise ones (groups == Cin, taps up to 7x7) run kernels/conv2d/conv2d-depthwise.ts on every
  * device; everything else runs the direct gather kernel.
  */
-function conv2dForward(geom: Geometry, inputs: Tensor[], shape: readonly number[]): Tensor {
+function conv2dForward(geom: Geometry, inputs: Tensor[], shape: readonly number[], activation?: MatmulActivation): Tensor {
   const [x, weight] = inputs as [Tensor, Tensor];
+  const act = activation ? { activation } : {};
   if (conv2dDepthwiseSupported(geom)) {
     const out = output('conv2d', x, shape);
-    launch(conv2dDepthwiseKernel, { ...geom, bias: inputs.length === 3 }, [...inputs, out], out);
+    launch(conv2dDepthwiseKernel, { ...geom, bias: inputs.length === 3, ...act }, [...inputs, out], out);
     return out;
   }
-  if (geom.groups !== 1 || !useSubgroupKernels(x.device)) return convRaw('forward', geom, inputs, shape);
+  if (geom.groups !== 1 || !useSubgroupKernels(x.device)) {
+    const out = convRaw('forward', geom, inputs, shape);
+    if (!activation) return out;
+    const activated = activationOp(activation)(out);
+    out.dispose();
+    return activated;
+  }
   const out = output('conv2d', x, shape);
   if (out.size === 0) return out;
   const [cout, cin, kh, kw] = weight.shape as [number, number, number, number];
   // A 2-D transpose (fast tile copy), not a 4-D permute: 1.4x the whole RN50 layer4 conv.
   const wt = permuteRaw(weight.view([cout, cin * kh * kw]), [1, 0]);
   const bias = inputs.length === 3;
-  launch(conv2dGemmKernel, { ...geom, bias, rows: conv2dGemmRows(x.device) }, bias ? [x, wt, inputs[2]!, out] : [x, wt, out], out);
+  launch(conv2dGemmKernel, { ...geom, bias, rows: conv2dGemmRows(x.device), ...act }, bias ? [x, wt, inputs[2]!, out] : [x, wt, out], out);
   wt.dispose();
   return out;
 }
@@ -185,9 +205,16 @@ function conv2dWeight(geom: Geometry, a: Tensor, b: Tensor, shape: readonly numb
  * 2-D convolution: x [N, Cin, H, W], weight [Cout, Cin/groups, kH, kW], bias [Cout] -> out
  * [N, Cout, Ho, Wo] with Ho = floor((H + 2*pad - dilation*(kH-1) - 1) / stride) + 1.
  */
-export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2dOptions = {}): Tensor {
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2dFusedOptions = {}): Tensor {
   const op = 'conv2d';
   checkInputs(op, x, weight, bias);
+  const { activation, ...plain } = o;
+  if (activation !== undefined && !(MATMUL_ACTIVATIONS as readonly string[]).includes(activation)) {
+    throw new Error(`conv2d: activation '${String(activation)}' is not one of ${MATMUL_ACTIVATIONS.join(', ')}`);
+  }
+  if (activation && isRecording() && [x, weight, bias].some((t) => t?.requiresGrad)) {
+    return scope(() => activationOp(activation)(conv2d(x, weight, bias, plain)));
+  }
   const [n, cIn, h, w] = x.shape as [number, number, number, number];
   const [cOut, cInPerGroup, kH, kW] = weight.shape as [number, number, number, number];
   const groups = checkGroups(op, o.groups);
@@ -211,6 +238,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
     kernel: [kH, kW], stride, padding, dilation,
   };
   const inputs = bias ? [x, weight, bias] : [x, weight];
+  // With an activation nothing needs a gradient here (see above): nothing to record.
+  if (activation) return conv2dForward(geom, inputs, [n, cOut, hOut, wOut], activation);
   const out = conv2dForward(geom, inputs, [n, cOut, hOut, wOut]);
   const xShape = x.shape;
   const wShape = weight.shape;

@@ -31,7 +31,7 @@ import {
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
-export type Conv2dDepthwiseWeightParams = Omit<Conv2dDepthwiseParams, 'bias' | 'flip'>;
+export type Conv2dDepthwiseWeightParams = Omit<Conv2dDepthwiseParams, 'bias' | 'flip' | 'activation'>;
 
 /** Shape of the partial sums the kernel writes: [N, Cout, blocks per channel plane, kH*kW]. */
 export function conv2dDepthwiseWeightPartialShape(p: Conv2dDepthwiseWeightParams): [number, number, number, number] {

@@ -2,20 +2,24 @@
  * CPU reference for the depthwise conv2d kernel: the direct gather's forward reference
  * (conv2d.ref.ts) with groups = Cin, which computes the same relation (each output channel co
  * reads input channel co / (Cout / Cin)); `flip` reverses each channel's kH*kW taps, which is the
- * same as reversing kh and kw. Buffers: x, w, [bias], out.
+ * same as reversing kh and kw; `activation` then applies to every output. Buffers: x, w, [bias], out.
  */
+import { activationRef } from '../elementwise/elementwise.ops.js';
 import type { HostArray } from '../kernel-spec.js';
 import { conv2dReference } from './conv2d.ref.js';
 import type { Conv2dDepthwiseParams } from './conv2d-depthwise.js';
 import type { Conv2dDepthwiseWeightParams } from './conv2d-depthwise-weight.js';
 
 export function conv2dDepthwiseReference(p: Conv2dDepthwiseParams, buffers: HostArray[]): void {
-  const { tileX: _tileX, tileY: _tileY, flip, ...geom } = p;
+  const { tileX: _tileX, tileY: _tileY, flip, activation, ...geom } = p;
   const [kH, kW] = p.kernel;
   const taps = kH * kW;
   // `flip`: the same relation over W with each channel's taps reversed.
   const w = flip ? buffers[1]!.map((_, i) => buffers[1]![i - (i % taps) + taps - 1 - (i % taps)]!) : buffers[1]!;
   conv2dReference({ ...geom, variant: 'forward', groups: p.a[0] }, [buffers[0]!, w, ...buffers.slice(2)]);
+  const out = buffers[buffers.length - 1]!;
+  const act = activationRef(activation);
+  if (activation) out.forEach((v, i) => (out[i] = act(v)));
 }
 
 /**

@@ -24,10 +24,12 @@
  * Uniform `Params` (u32): batch, Cin, H, W, Cout, Ho, Wo, pH, pW, tilesX, tilesY, total (threads),
  *   4 pad words.
  * Dispatch: ceil(total / 64) workgroups of 64, 1-D (the device folds > 65535 into 2-D).
- * Key: `conv2d:dw:k<kH>x<kW>:s<sH>x<sW>:d<dH>x<dW>:t<TILE_Y>x<TILE_X>[:bias][:flip]`.
+ * `activation` is applied to each output after the bias, as in conv2d-gemm.ts.
+ * Key: `conv2d:dw:k<kH>x<kW>:s<sH>x<sW>:d<dH>x<dW>:t<TILE_Y>x<TILE_X>[:bias][:flip][:<activation>]`.
  * Limits: tensors under 2^32 elements.
  */
 import { type KernelSpec, type UniformWord, ceilDiv } from '../kernel-spec.js';
+import { activationFnWgsl } from '../elementwise/elementwise.ops.js';
 import { linearIndexFn, storageDecls, u32, uniformDecl } from '../wgsl.js';
 import { conv2dDepthwiseReference } from './conv2d-depthwise.ref.js';
 import type { Conv2dGemmParams } from './conv2d-gemm.js';
@@ -160,7 +162,7 @@ export function depthwiseKeyGeometry(p: Conv2dDepthwiseParams): string {
 
 export const conv2dDepthwiseKernel: KernelSpec<Conv2dDepthwiseParams> = {
   name: 'conv2d',
-  key: (p) => `conv2d:dw:${depthwiseKeyGeometry(p)}${p.bias ? ':bias' : ''}${p.flip ? ':flip' : ''}`,
+  key: (p) => `conv2d:dw:${depthwiseKeyGeometry(p)}${p.bias ? ':bias' : ''}${p.flip ? ':flip' : ''}${p.activation ? `:${p.activation}` : ''}`,
   bindings: (p) => [
     { name: 'x', access: 'read', type: 'f32' },
     { name: 'w', access: 'read', type: 'f32' },
@@ -180,6 +182,7 @@ export const conv2dDepthwiseKernel: KernelSpec<Conv2dDepthwiseParams> = {
         weights.push(`  let w${kh}_${kw} = w[wBase + ${tap}u];`);
       }
     }
+    const store = (value: string) => (p.activation ? `activate(${value})` : value);
     const stores: string[] = [];
     for (const ty of range(tileYOf(p))) {
       for (const tx of range(tileXOf(p))) {
@@ -187,7 +190,7 @@ export const conv2dDepthwiseKernel: KernelSpec<Conv2dDepthwiseParams> = {
         stores.push(`  if (oy0 + ${ty}u < u.Ho && ox0 + ${tx}u < u.Wo) {
     var acc = 0.0;
 ${terms.map((t) => `    acc += ${t};`).join('\n')}
-    out[(outPlane + oy0 + ${ty}u) * u.Wo + ox0 + ${tx}u] = acc${p.bias ? ' + bias[co]' : ''};
+    out[(outPlane + oy0 + ${ty}u) * u.Wo + ox0 + ${tx}u] = ${store(`acc${p.bias ? ' + bias[co]' : ''}`)};
   }`);
       }
     }
@@ -197,6 +200,7 @@ ${depthwiseParamsStruct}
 ${storageDecls(bindings)}
 ${uniformDecl(bindings.length)}
 ${linearIndexFn}
+${p.activation ? activationFnWgsl(p.activation) : ''}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -1,8 +1,9 @@
 /**
  * CPU reference for the implicit-GEMM conv2d (conv2d-gemm.ts): the same bindings (x, wt laid out
  * [Cin, kH, kW, Cout], optional bias, out; taps read in reverse order under `flip`), float64 sums
- * rounded once on store.
+ * rounded once on store, the activation applied to the float64 value.
  */
+import { activationRef } from '../elementwise/elementwise.ops.js';
 import type { HostArray } from '../kernel-spec.js';
 import type { Conv2dGemmParams } from './conv2d-gemm.js';
 
@@ -16,6 +17,7 @@ export function conv2dGemmReference(p: Conv2dGemmParams, buffers: HostArray[]): 
   const [sH, sW] = p.stride;
   const [pH, pW] = p.padding;
   const [dH, dW] = p.dilation;
+  const act = activationRef(p.activation);
   for (let n = 0; n < p.batch; n++) {
     for (let co = 0; co < cout; co++) {
       for (let oy = 0; oy < ho; oy++) {
@@ -34,7 +36,7 @@ export function conv2dGemmReference(p: Conv2dGemmParams, buffers: HostArray[]): 
               }
             }
           }
-          out[((n * cout + co) * ho + oy) * wo + ox] = acc + (bias ? bias[co]! : 0);
+          out[((n * cout + co) * ho + oy) * wo + ox] = act(acc + (bias ? bias[co]! : 0));
         }
       }
     }

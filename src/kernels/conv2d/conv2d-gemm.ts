@@ -25,10 +25,13 @@
  *   tilesM (pixel tiles per image), tilesN (channel tiles), nWorkgroups, 2 pad words.
  * Dispatch: batch * tilesM * tilesN workgroups of 8, 1-D (folded past 65535 by the device).
  * Requires subgroups of exactly 8 (the op checks). Limits: tensors under 2^32 elements.
- * Key: `conv2d:gemm:sg8:r<ROWS>:<v4|s>[:bias][:flip]`.
+ * `activation` (relu, gelu_erf, gelu_tanh, quick_gelu) is applied to each output after the bias.
+ * Key: `conv2d:gemm:sg8:r<ROWS>:<v4|s>[:bias][:flip][:<activation>]`.
  */
 import { type KernelSpec, ceilDiv } from '../kernel-spec.js';
 import { linearIndexFn, u32, uniformDecl } from '../wgsl.js';
+import { activationFnWgsl } from '../elementwise/elementwise.ops.js';
+import type { MatmulActivation } from '../matmul/matmul.js';
 import { conv2dGemmReference } from './conv2d-gemm.ref.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -50,6 +53,8 @@ export interface Conv2dGemmParams {
   rows?: number;
   /** Read the weight taps in reverse order (see the file head). */
   flip?: boolean;
+  /** Applied to each output (after the bias) before it is stored. */
+  activation?: MatmulActivation;
 }
 
 /**
@@ -79,7 +84,9 @@ function tiles(p: Conv2dGemmParams): { tilesM: number; tilesN: number; total: nu
 
 export const conv2dGemmKernel: KernelSpec<Conv2dGemmParams> = {
   name: 'conv2d',
-  key: (p) => `conv2d:gemm:sg${SUBGROUP}:r${rowsOf(p)}:${vecW(p) ? 'v4' : 's'}${p.bias ? ':bias' : ''}${p.flip ? ':flip' : ''}`,
+  key: (p) =>
+    `conv2d:gemm:sg${SUBGROUP}:r${rowsOf(p)}:${vecW(p) ? 'v4' : 's'}${p.bias ? ':bias' : ''}${p.flip ? ':flip' : ''}` +
+    `${p.activation ? `:${p.activation}` : ''}`,
   bindings: (p) => [
     { name: 'x', access: 'read', type: 'f32' },
     { name: 'wt', access: 'read', type: 'f32' },
@@ -102,6 +109,7 @@ export const conv2dGemmKernel: KernelSpec<Conv2dGemmParams> = {
     const v4 = vecW(p);
     const slots = range(R / 2);
     const bindings = conv2dGemmKernel.bindings(p);
+    const store = (value: string) => (p.activation ? `activate(${value})` : value);
     const decl = (i: number, name: string, type: string, access: string) =>
       `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${type}>;`;
     const wLoad = (cc: number) => {
@@ -124,6 +132,7 @@ ${p.bias ? decl(2, 'bias', 'f32', 'read') : ''}
 ${decl(bindings.length - 1, 'out', 'f32', 'read_write')}
 ${uniformDecl(bindings.length)}
 ${linearIndexFn}
+${p.activation ? activationFnWgsl(p.activation) : ''}
 
 @compute @workgroup_size(${SUBGROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -176,7 +185,7 @@ ${range(R).map((r) => {
 ${range(R).map((r) => `  if (m0 + ${r}u < HWo) {
     for (var j = 0u; j < 4u; j++) {
       let c = co0 + j;
-      if (c < u.Cout) { out[outBase + c * HWo + m0 + ${r}u] = acc${r}[j]${p.bias ? ' + bias[c]' : ''}; }
+      if (c < u.Cout) { out[outBase + c * HWo + m0 + ${r}u] = ${store(`acc${r}[j]${p.bias ? ' + bias[c]' : ''}`)}; }
     }
   }`).join('\n')}
 }

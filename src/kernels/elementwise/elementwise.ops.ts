@@ -137,3 +137,22 @@ fn quick_gelu_grad(x: f32, g: f32) -> f32 {
   return g * (s + 1.702 * x * s * (1.0 - s));
 }
 `;
+
+/**
+ * WGSL `fn activate(a: f32) -> f32`: one unary op of the table applied to a value a kernel is
+ * about to store (the conv kernels' fused activation), with the erf helper where it needs it.
+ */
+export function activationFnWgsl(name: ElementwiseOp): string {
+  const fn = ELEMENTWISE_FNS[name];
+  if (fn.arity !== 1) throw new Error(`activationFnWgsl: '${name}' is not a unary op`);
+  return `${name === 'gelu_erf' ? erfWgsl : ''}
+fn activate(a: f32) -> f32 { return ${fn.wgsl}; }`;
+}
+
+/** The host side of activationFnWgsl (identity without a name), for CPU references. */
+export function activationRef(name: ElementwiseOp | undefined): (x: number) => number {
+  if (!name) return (x) => x;
+  const fn = ELEMENTWISE_FNS[name];
+  if (fn.arity !== 1) throw new Error(`activationRef: '${name}' is not a unary op`);
+  return fn.ref as (x: number) => number;
+}

@@ -59,7 +59,7 @@ export class ComplexHead extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return scope(() => this.up2.forward(relu(this.up1.forward(relu(this.conv.forward(x))))));
+    return scope(() => this.up2.forward(relu(this.up1.forward(this.conv.forward(x, 'relu')))));
   }
 }
 

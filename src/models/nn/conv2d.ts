@@ -1,5 +1,5 @@
 /** torch.nn.Conv2d (NCHW): weight [Cout, Cin/groups, kH, kW], bias [Cout]. */
-import { type Conv2dOptions, Module, type Pair, type Tensor, conv2d } from '../../engine/index.js';
+import { type Conv2dOptions, type MatmulActivation, Module, type Pair, type Tensor, conv2d } from '../../engine/index.js';
 import { type InitOptions, uniformTensor } from './init.js';
 
 export interface Conv2dModuleOptions extends Conv2dOptions, InitOptions {
@@ -33,7 +33,8 @@ export class Conv2d extends Module {
     this.conv = { stride: options.stride ?? 1, padding: options.padding ?? 0, dilation: options.dilation ?? 1, groups };
   }
 
-  forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, this.conv);
+  /** `activation` follows the conv (fused into its kernel when no gradient is recorded). */
+  forward(x: Tensor, activation?: MatmulActivation): Tensor {
+    return conv2d(x, this.weight, this.bias, activation ? { ...this.conv, activation } : this.conv);
   }
 }

@@ -17,7 +17,7 @@
  * batches of the study are small, and plain ReLU convolutions with He (Kaiming) initialisation train
  * stably at this size.
  */
-import { Module, ModuleList, Tensor, concat, maxPool2d, relu, reshape, scope } from '../../engine/index.js';
+import { Module, ModuleList, Tensor, concat, maxPool2d, reshape, scope } from '../../engine/index.js';
 import { Conv2d, ConvTranspose2d, type InitOptions, uniformTensor } from '../nn/index.js';
 import { type UNetConfig, parseUNetConfig, unetConfigToJson } from './config.js';
 
@@ -53,7 +53,7 @@ export class DoubleConv extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return relu(this.conv2.forward(relu(this.conv1.forward(x))));
+    return this.conv2.forward(this.conv1.forward(x, 'relu'), 'relu');
   }
 }
 
