@@ -33,6 +33,10 @@ on the same shapes and the same input data; figures are medians.
   initializers; default options: its NHWC conv layout measured 2x faster here than NCHW); attention
   as Transpose -> MatMul -> Mul -> Softmax -> MatMul. **ort-webgpu:mha** is its fused
   com.microsoft MultiHeadAttention op, whose output differs from the others (see err) on lavapipe.
+- **issue-ref-t8** (matmul only): not a peer but the issue's reference design, our plain
+  \`matmul.ts\` kernel with 8x8 scalar outputs per thread and no workgroup memory, run on our device
+  in the same rounds. The issue's facts measured it at 10.0 GFLOP/s at 1024^3 on this machine, so
+  its column tells how fast the machine was while the table was measured.
 `;
 
 const fmt = (x: number | undefined, digits = 2): string => (x === undefined || !Number.isFinite(x) ? '' : x.toFixed(digits));

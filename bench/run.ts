@@ -25,6 +25,7 @@ import { KERNEL_CASES } from './kernels/model-shapes.bench.js';
 import { benchDevice, benchGpu } from './peers/gpu.js';
 import { relativeError } from './peers/ops.js';
 import { ortRunner } from './peers/ort.js';
+import { REFERENCE_DESIGN, referenceDesignRunner } from './peers/reference.js';
 import { type TfjsPeer, loadTfjs, tfjsRunner } from './peers/tfjs.js';
 import { writeResults } from './report.js';
 
@@ -90,13 +91,14 @@ function tuningNote(tuning: AutotuneResult | null | undefined): string {
 }
 
 /** The peer runners for one case; a peer that fails to set up is reported and left out. */
-async function peerRunners(c: BenchCase, tfjs: TfjsPeer, timestamps: boolean): Promise<Runner[]> {
+async function peerRunners(c: BenchCase, device: Device, tfjs: TfjsPeer, timestamps: boolean): Promise<Runner[]> {
   const op = c.op!;
   const makers: [string, () => Promise<Runner>][] = [
     ['tfjs-webgpu', () => tfjsRunner(tfjs, op, { timestamps })],
     ['ort-webgpu', () => ortRunner(op)],
   ];
   if (op.kind === 'attention') makers.push(['ort-webgpu:mha', () => ortRunner(op, { attention: 'mha' })]);
+  if (op.kind === 'matmul') makers.push([REFERENCE_DESIGN, () => referenceDesignRunner(device, op, timestamps)]);
   const runners: Runner[] = [];
   for (const [name, make] of makers) {
     try {
@@ -136,7 +138,7 @@ async function main(): Promise<void> {
     const errors = new Map<string, number>();
     let caseWarmup = c.warmup ?? warmup;
     if (tfjs && c.op) {
-      runners.push(...(await peerRunners(c, tfjs, timestamps)));
+      runners.push(...(await peerRunners(c, device, tfjs, timestamps)));
       // The cross-check runs every system once on the same data; it also compiles their
       // pipelines, so it stands in for one warm-up round.
       const ours = await runners[0]!.output?.();

@@ -23,6 +23,7 @@ import {
 import { onnxModel } from '../../bench/peers/onnx.js';
 import { type PeerOp, opInputs, permuteHost, relativeError } from '../../bench/peers/ops.js';
 import { ortProgram, ortRunner } from '../../bench/peers/ort.js';
+import { REFERENCE_DESIGN, referenceDesignRunner } from '../../bench/peers/reference.js';
 import { resultsTable, writeResults } from '../../bench/report.js';
 import * as E from '../../src/engine/index.js';
 import { expectClose } from '../helpers/allclose.js';
@@ -336,6 +337,23 @@ describe('harness', () => {
     expect(cpuDevice.stats().liveBuffers).toBe(before);
     const m = await measure(cpuDevice, c, 1, 3);
     expect(m).toMatchObject({ name: 'matmul', shape: '2x2x2', device: cpuDevice.description, timing: 'wall', reps: 3 });
+  });
+
+  it("the issue's reference design runs matmul.ts tile 8 on the same inputs as the peers and frees them", async () => {
+    const op: PeerOp = { kind: 'matmul', m: 13, k: 9, n: 11 };
+    const [a, b] = opInputs(op);
+    const want = new Float64Array(13 * 11);
+    for (let m = 0; m < 13; m++)
+      for (let n = 0; n < 11; n++)
+        for (let k = 0; k < 9; k++) want[m * 11 + n]! += a!.data[m * 9 + k]! * b!.data[k * 11 + n]!;
+    const before = cpuDevice.stats().liveBuffers;
+    const runner = await referenceDesignRunner(cpuDevice, op, false);
+    expect(runner.system).toBe(REFERENCE_DESIGN);
+    expectClose(await runner.output!(), want, 1e-6, 1e-5, 'reference design output');
+    await runner.time();
+    await runner.dispose();
+    expect(cpuDevice.stats().liveBuffers).toBe(before);
+    await expect(referenceDesignRunner(cpuDevice, { kind: 'softmax', shape: [2, 3] }, false)).rejects.toThrow(/only matmul cases, not softmax/);
   });
 
   it('GpuTimer brackets submitted work on a WebGPU device with timestamp queries', async () => {
