@@ -123,6 +123,7 @@ function product(
   epilogue: { activation?: MatmulActivation; residual?: Tensor | null } = {},
 ): Tensor {
   const residual = epilogue.residual ?? null;
+  // K = 0 binds zero-size operands (4-byte buffers), too small for the subgroup kernel's vec4 views.
   const subgroups = geo.K > 0 && useSubgroupKernels(a.t.device);
   const choice = subgroups ? null : tiledMatmulChoice(a.t.device, geo.M, geo.N);
   const params: MatmulParams = {
@@ -142,7 +143,6 @@ function product(
     ...(epilogue.activation ? { activation: epilogue.activation } : {}),
     ...(residual ? { residual: true } : {}),
   };
-  // K = 0 binds zero-size operands (4-byte buffers), too small for the subgroup kernel's vec4 views.
   const spec = !choice ? matmulSgKernel : choice.shared ? matmulSharedKernel : matmulKernel;
   const launchParams = !choice ? { ...params, rows: subgroupMatmulRows(a.t.device) } : params;
   // Split-K only where the register-tiled kernels run on a WebGPU adapter (see matmul-split.ts).

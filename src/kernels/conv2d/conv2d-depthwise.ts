@@ -67,8 +67,9 @@ function offsets(tile: number, kernel: number, stride: number, dilation: number)
 }
 
 /**
- * Whether this kernel runs the geometry: depthwise (groups == Cin, Cout a multiple of Cin) with an
- * unrolled window of at most MAX_WINDOW inputs and at most 7x7 taps at the default tile.
+ * Whether this kernel runs the geometry: depthwise (groups == Cin, Cout a multiple of Cin; an
+ * ungrouped conv of a single input channel qualifies too) with an unrolled window of at most
+ * MAX_WINDOW inputs and at most 7x7 taps at the default tile.
  */
 export function conv2dDepthwiseSupported(p: Omit<Conv2dDepthwiseParams, 'bias'> & { groups: number }): boolean {
   const [cin] = p.a;
