@@ -148,6 +148,7 @@ describe('depthwise conv2d geometry', () => {
     expect(conv2dDepthwiseSupported({ ...geo(1, [4, 8, 8], 3, [7, 7], [2, 2], [3, 3], [1, 1]), groups: 4 })).toBe(true);
     expect(conv2dDepthwiseSupported({ ...base, groups: 2 })).toBe(false); // grouped, not depthwise
     expect(conv2dDepthwiseSupported({ ...base, groups: 1 })).toBe(false);
+    expect(conv2dDepthwiseSupported({ ...geo(1, [1, 8, 8], 4, [3, 3], [1, 1], [1, 1], [1, 1]), groups: 1 })).toBe(false); // one input channel: ungrouped
     expect(conv2dDepthwiseSupported({ ...geo(1, [4, 20, 20], 1, [9, 9], [1, 1], [4, 4], [1, 1]), groups: 4 })).toBe(false); // 81 taps
     expect(conv2dDepthwiseSupported({ ...geo(1, [4, 40, 40], 1, [7, 7], [1, 1], [3, 3], [3, 3]), groups: 4 })).toBe(false); // 22x22 window
   });
