@@ -29,7 +29,6 @@ import { fileErrorReason, parseInputSize, parseIntFlag, readCrisConfig } from '.
 /** A failure that is not a usage error (exit 1), with a plain message. */
 class SegmentError extends Error {}
 
-
 async function readImageFile(path: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(path));

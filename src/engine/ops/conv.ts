@@ -29,7 +29,7 @@ import { tunedRows } from '../device/tuning.js';
 import { scope } from '../scope.js';
 import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { MATMUL_ACTIVATIONS, type MatmulActivation, activationOp, matmulRaw, useSubgroupKernels } from './matmul.js';
+import { type MatmulActivation, activationOp, checkActivation, matmulRaw, useSubgroupKernels } from './matmul.js';
 import { permuteRaw } from './movement.js';
 import { sum, sumRaw } from './reduce.js';
 import { deviceOf, expectDtype, expectRank, launch, output } from './run.js';
@@ -209,9 +209,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
   const op = 'conv2d';
   checkInputs(op, x, weight, bias);
   const { activation, ...plain } = o;
-  if (activation !== undefined && !(MATMUL_ACTIVATIONS as readonly string[]).includes(activation)) {
-    throw new Error(`conv2d: activation '${String(activation)}' is not one of ${MATMUL_ACTIVATIONS.join(', ')}`);
-  }
+  checkActivation(op, activation);
   if (activation && isRecording() && [x, weight, bias].some((t) => t?.requiresGrad)) {
     return scope(() => activationOp(activation)(conv2d(x, weight, bias, plain)));
   }

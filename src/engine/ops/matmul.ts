@@ -147,7 +147,9 @@ function product(
   const launchParams = !choice ? { ...params, rows: subgroupMatmulRows(a.t.device) } : params;
   // Split-K only where the register-tiled kernels run on a WebGPU adapter (see matmul-split.ts).
   const splitTarget = subgroups || a.t.device.kind !== 'webgpu' ? 0 : SPLIT_K_TARGET_WORKGROUPS;
-  const slices = splittable(params, outShape) ? splitKSlices(geo.K, workgroupCount(spec.dispatch(launchParams)), splitTarget) : 1;
+  const slices = splitTarget > 0 && splittable(params, outShape)
+    ? splitKSlices(geo.K, workgroupCount(spec.dispatch(launchParams)), splitTarget)
+    : 1;
   if (slices > 1) return splitKProduct(a, b, geo, slices, alpha);
   const out = output('matmul', a.t, outShape);
   const tensors = [a.t, b.t, ...(bias ? [bias] : []), ...(residual ? [residual] : []), out];
@@ -319,6 +321,13 @@ const EPILOGUE_ACTIVATIONS: Record<MatmulActivation, (x: Tensor) => Tensor> = {
   relu, gelu_erf: gelu, gelu_tanh: geluTanh, quick_gelu: quickGelu,
 };
 
+/** Throws, naming `op`, unless `activation` is undefined or one of MATMUL_ACTIVATIONS. */
+export function checkActivation(op: string, activation: unknown): void {
+  if (activation !== undefined && !(MATMUL_ACTIVATIONS as readonly unknown[]).includes(activation)) {
+    throw new Error(`${op}: activation '${String(activation)}' is not one of ${MATMUL_ACTIVATIONS.join(', ')}`);
+  }
+}
+
 /** The recorded op an epilogue activation stands for (linear records it under autograd). */
 export function activationOp(name: MatmulActivation): (x: Tensor) => Tensor {
   return EPILOGUE_ACTIVATIONS[name];
@@ -353,9 +362,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, epilogue
   const p = plan(op, x.shape, weight.shape, false, true);
   const { activation } = epilogue;
   const residual = epilogue.residual ?? null;
-  if (activation !== undefined && !(MATMUL_ACTIVATIONS as readonly string[]).includes(activation)) {
-    throw new Error(`linear: activation '${String(activation)}' is not one of ${MATMUL_ACTIVATIONS.join(', ')}`);
-  }
+  checkActivation(op, activation);
   if (residual) {
     deviceOf(op, [x, residual]);
     expectDtype(op, residual, 'f32', 'residual');

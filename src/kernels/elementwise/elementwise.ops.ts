@@ -140,7 +140,8 @@ fn quick_gelu_grad(x: f32, g: f32) -> f32 {
 
 /**
  * WGSL `fn activate(a: f32) -> f32`: one unary op of the table applied to a value a kernel is
- * about to store (the conv kernels' fused activation), with the erf helper where it needs it.
+ * about to store (the matmul and conv kernels' fused activations), with the erf helper where it
+ * needs it.
  */
 export function activationFnWgsl(name: ElementwiseOp): string {
   const fn = ELEMENTWISE_FNS[name];

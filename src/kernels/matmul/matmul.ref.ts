@@ -1,6 +1,6 @@
 /** CPU reference for the matmul family: the same addressing, a plain triple loop (float64 sums). */
 import { halfBitsToFloat32 } from '../cast/half.js';
-import { ELEMENTWISE_FNS } from '../elementwise/elementwise.ops.js';
+import { activationRef } from '../elementwise/elementwise.ops.js';
 import type { HostArray } from '../kernel-spec.js';
 import { type MatmulParams, matmulBatchCount, matmulOutOffset } from './matmul.js';
 
@@ -11,7 +11,7 @@ export function matmulReference(p: MatmulParams, buffers: HostArray[]): void {
   const bias = p.bias ? buffers[2]! : null;
   const residual = p.residual ? buffers[p.bias ? 3 : 2]! : null;
   const out = buffers[buffers.length - 1]!;
-  const act = p.activation ? (ELEMENTWISE_FNS[p.activation].ref as (x: number) => number) : null;
+  const act = p.activation ? activationRef(p.activation) : null;
   const { M, N, K } = p;
   const alpha = Math.fround(p.alpha ?? 1);
   // Per-k steps and per-row / per-column bases, as in the WGSL.

@@ -30,7 +30,7 @@
  * Limits: element offsets are u32 (tensors below 2^32 elements). K = 0 writes bias (or zeros).
  * Key: `matmul:f32[:bf16]:<nn|nt|tn|tt>:<bias|plain>[:<activation>][:res][:scatter]:t<T>x<T>:wg8x8`.
  */
-import { ELEMENTWISE_FNS, erfWgsl } from '../elementwise/elementwise.ops.js';
+import { activationFnWgsl } from '../elementwise/elementwise.ops.js';
 import { type BindingDecl, type KernelSpec, type UniformWord, ceilDiv } from '../kernel-spec.js';
 import { MAX_RANK, f32, linearIndexFn, rankWords, storageDecls, u32, uniformDecl } from '../wgsl.js';
 import { matmulReference } from './matmul.ref.js';
@@ -76,11 +76,10 @@ export type MatmulActivation = (typeof MATMUL_ACTIVATIONS)[number];
  */
 export function matmulEpilogueFn(p: MatmulParams): string {
   if (p.residual && p.scatter) throw new Error('matmul: a residual add cannot be fused with a scatter output');
-  const act = p.activation ? ELEMENTWISE_FNS[p.activation].wgsl : 'a';
-  return `${p.activation === 'gelu_erf' ? erfWgsl : ''}
+  return `${p.activation ? activationFnWgsl(p.activation) : ''}
 fn epilogue(acc: f32, col: u32, i: u32) -> f32 {
   let a = u.alpha * acc${p.bias ? ' + bias[col]' : ''};
-  return ${act}${p.residual ? ' + residual[i]' : ''};
+  return ${p.activation ? 'activate(a)' : 'a'}${p.residual ? ' + residual[i]' : ''};
 }`;
 }
 
